@@ -1,0 +1,51 @@
+"""Forms over JSON: list them, read the current schema, submit answers."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, url_for
+from sqlalchemy import select
+
+from qunti import intake
+from qunti.api.body import json_object
+from qunti.api.errors import ApiError
+from qunti.db import db
+from qunti.forms.models import Form
+from qunti.forms.registry import compiled_version, current_version
+from qunti.menu.queries import is_public_form, item_for_form
+
+bp = Blueprint("api_forms", __name__)
+
+
+def _public_version(form_id: str):
+    version = current_version(form_id)
+    if version is None or not is_public_form(form_id):
+        raise ApiError(404, f"没有编号为 '{form_id}' 的表单")
+    return version
+
+
+@bp.get("/forms")
+def list_forms():
+    forms = db.session.scalars(select(Form).where(Form.current_version_id.is_not(None)).order_by(Form.id))
+    return jsonify({"forms": [
+        {"id": f.id, "title": f.title, "url": url_for(".get_form", form_id=f.id, _external=True)}
+        for f in forms if is_public_form(f.id)]})
+
+
+@bp.get("/forms/<form_id>")
+def get_form(form_id: str):
+    version = _public_version(form_id)
+    return jsonify({"id": form_id, "version": version.number, "digest": version.digest, "schema": version.schema})
+
+
+@bp.post("/forms/<form_id>/submissions")
+def submit(form_id: str):
+    version = _public_version(form_id)
+    answers = json_object()
+    compiled = compiled_version(version)
+    errors = compiled.check(answers)
+    if errors:
+        return jsonify({"errors": [{"path": e.path, "message": e.message} for e in errors]}), 422
+    item = item_for_form(form_id)
+    submission = intake.accept(version, compiled.prune_hidden(answers),
+                               service_item_code=item.code if item else None)
+    body = {"id": submission.id, "trackingNumber": submission.tracking_number, "formVersion": version.number}
+    return jsonify(body), 201, {"Location": url_for("resident.track", number=submission.tracking_number)}

@@ -1,0 +1,48 @@
+"""The application factory."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from qunti import settings
+
+
+def _instance_path(config: dict[str, Any] | None) -> str:
+    path = (config or {}).get("INSTANCE_PATH") or os.environ.get("QUNTI_INSTANCE_PATH") \
+        or str(settings.SOURCE_ROOT / "instance")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def _secret_key(instance_path: str) -> str:
+    # A key kept in the instance folder survives restarts, so sessions and printed QR links stay valid.
+    key_file = Path(instance_path) / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        key_file.chmod(0o600)
+    return key_file.read_text(encoding="utf-8").strip()
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build a Qunti app. ``config`` overrides every other settings layer (used by tests)."""
+    instance_path = _instance_path(config)
+    app = Flask("qunti", instance_path=instance_path, instance_relative_config=True)
+    app.config.update(settings.resolve(instance_path, config))
+    app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or _secret_key(instance_path)
+    app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"] or \
+        "sqlite:///" + str(Path(instance_path) / "qunti.sqlite3")
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+
+    from qunti import extensions
+    extensions.init_app(app)
+
+    from qunti import catalog
+    catalog.init_app(app)
+
+    from qunti import web
+    web.init_app(app)
+    return app

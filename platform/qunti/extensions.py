@@ -1,0 +1,43 @@
+"""Flask extensions Qunti uses, bound to an app by :func:`init_app` (state lives in app.extensions)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+from flask_babel import Babel
+from flask_migrate import Migrate
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from qunti.db import db
+from qunti.settings import SOURCE_ROOT
+
+MIGRATIONS_DIR = SOURCE_ROOT / "migrations"
+
+migrate = Migrate()
+csrf = CSRFProtect()
+babel = Babel()
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # SQLite does not enforce foreign keys unless asked, per connection; WAL lets readers and one
+    # writer work at once under several gunicorn workers.
+    module = type(dbapi_connection).__module__
+    if module.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+
+def init_app(app: Flask) -> None:
+    # Import every model module so the metadata is complete for migrations and create_all.
+    from qunti import models  # noqa: F401
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(MIGRATIONS_DIR)), render_as_batch=True,
+                     compare_type=True)
+    csrf.init_app(app)
+    babel.init_app(app)

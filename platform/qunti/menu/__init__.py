@@ -1,0 +1,1 @@
+"""The service menu (群团服务菜单): the items residents order from."""

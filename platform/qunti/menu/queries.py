@@ -1,0 +1,39 @@
+"""Reading the service menu as residents see it."""
+from __future__ import annotations
+
+from itertools import groupby
+
+from sqlalchemy import select
+
+from qunti.db import db
+from qunti.menu.models import ORGANIZATIONS, ServiceItem
+
+# The demand survey (需求调查) is open to residents without being an item of the menu.
+SURVEY_FORM = "demand-survey"
+
+
+def enabled_items() -> list[ServiceItem]:
+    return list(db.session.scalars(
+        select(ServiceItem).where(ServiceItem.enabled.is_(True)).order_by(ServiceItem.position)))
+
+
+def menu_by_organization() -> list[tuple[str, list[ServiceItem]]]:
+    """Enabled items grouped by owning organization, organizations in their fixed order."""
+    order = list(ORGANIZATIONS)
+    items = sorted(enabled_items(), key=lambda i: (order.index(i.organization) if i.organization in order else 99, i.position))
+    return [(ORGANIZATIONS.get(org, org), list(group)) for org, group in groupby(items, key=lambda i: i.organization)]
+
+
+def enabled_item(code: str) -> ServiceItem | None:
+    item = db.session.get(ServiceItem, code)
+    return item if item is not None and item.enabled else None
+
+
+def item_for_form(form_id: str) -> ServiceItem | None:
+    return db.session.scalar(select(ServiceItem).where(
+        ServiceItem.form_id == form_id, ServiceItem.enabled.is_(True)).order_by(ServiceItem.position))
+
+
+def is_public_form(form_id: str) -> bool:
+    """Residents (and API clients on their behalf) may submit this form."""
+    return form_id == SURVEY_FORM or item_for_form(form_id) is not None

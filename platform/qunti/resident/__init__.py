@@ -1,0 +1,1 @@
+"""Pages residents use: the service menu, the item's form, the receipt and tracking."""

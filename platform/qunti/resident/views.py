@@ -1,0 +1,95 @@
+"""The resident's path: menu → item form → receipt with tracking number → status."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from sqlalchemy import select
+
+from qunti import intake
+from qunti.db import db
+from qunti.forms.models import Submission
+from qunti.forms.registry import compiled_version, current_version
+from qunti.menu.queries import SURVEY_FORM, enabled_item, menu_by_organization
+from qunti.qr import qr_response
+
+bp = Blueprint("resident", __name__)
+
+# Tracking numbers this browser may see without re-entering the phone (its own recent receipts).
+_SEEN = "seen_tracking"
+
+
+def _remember(number: str) -> None:
+    seen = [n for n in session.get(_SEEN, []) if n != number]
+    session[_SEEN] = (seen + [number])[-20:]
+
+
+@bp.get("/")
+def menu():
+    return render_template("resident/menu.html", groups=menu_by_organization())
+
+
+def _fill(form_id: str, *, item=None, channel: str = "online"):
+    version = current_version(form_id)
+    if version is None:
+        abort(404)
+    compiled = compiled_version(version)
+    if request.method == "GET":
+        return render_template("resident/form.html", item=item, compiled=compiled, form=compiled.bind())
+    result = compiled.submit(request.form)
+    if not result.ok:
+        status = 200 if result.action != "submit" else 422
+        return render_template("resident/form.html", item=item, compiled=compiled, form=result.form,
+                               errors=result.errors), status
+    submission = intake.accept(version, result.answers, channel=channel,
+                               service_item_code=item.code if item else None)
+    _remember(submission.tracking_number)
+    return redirect(url_for(".receipt", number=submission.tracking_number), code=303)
+
+
+@bp.route("/services/<code>", methods=["GET", "POST"])
+def service(code: str):
+    item = enabled_item(code)
+    if item is None:
+        abort(404)
+    channel = "qr" if request.args.get("via") == "qr" else "online"
+    return _fill(item.form_id, item=item, channel=channel)
+
+
+@bp.route("/survey", methods=["GET", "POST"])
+def survey():
+    return _fill(SURVEY_FORM)
+
+
+def _submission(number: str) -> Submission | None:
+    return db.session.scalar(select(Submission).where(Submission.tracking_number == number))
+
+
+@bp.get("/receipt/<number>")
+def receipt(number: str):
+    submission = _submission(number)
+    if submission is None or number not in session.get(_SEEN, []):
+        abort(404)
+    return render_template("resident/receipt.html", submission=submission,
+                           track_url=url_for(".track", number=number, _external=True))
+
+
+@bp.get("/qr/track/<number>.svg")
+def track_qr(number: str):
+    # Only the link is encoded; the status page behind it still asks for the phone number.
+    return qr_response(url_for(".track", number=number, _external=True))
+
+
+@bp.route("/track", methods=["GET", "POST"])
+@bp.route("/track/<number>", methods=["GET", "POST"])
+def track(number: str = ""):
+    number = (request.form.get("number") or number).strip().upper()
+    submission = _submission(number) if number else None
+    if submission is not None and number in session.get(_SEEN, []):
+        return render_template("resident/status.html", submission=submission)
+    error = None
+    if request.method == "POST":
+        if submission is not None and intake.phone_matches(submission, request.form.get("phone", "")):
+            _remember(number)
+            return render_template("resident/status.html", submission=submission)
+        # One message for both cases, so the page does not tell strangers which numbers exist.
+        error = "受理编号或手机号不正确，请核对后再试。"
+    return render_template("resident/track.html", number=number, error=error), (422 if error else 200)

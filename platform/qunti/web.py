@@ -1,0 +1,71 @@
+"""Wiring of the web layer: blueprints, error pages, security headers and template helpers."""
+from __future__ import annotations
+
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from qunti import masking
+from qunti.api import errors as api_errors
+from qunti.extensions import csrf
+from qunti.intake import CHANNELS
+
+API_V1 = "/api/v1"
+
+# What an HTTP error means to a resident, in their words.
+_ERROR_TEXT = {
+    400: "请求有误，请返回重试。",
+    403: "您没有权限访问这个页面。",
+    404: "找不到这个页面，它可能已被删除或链接有误。",
+    405: "不支持这种访问方式。",
+    413: "提交的内容太大了。",
+    415: "提交的内容格式不对。",
+    429: "操作太频繁，请稍后再试。",
+    500: "系统出了点问题，我们会尽快处理。您的数据没有丢失，请稍后再试。",
+}
+
+
+def _register_blueprints(app: Flask) -> None:
+    from qunti.api.forms import bp as api_forms
+    from qunti.forms.views import bp as forms_bp
+    from qunti.resident.views import bp as resident_bp
+    from qunti.rules.api import bp as rules_api
+
+    app.register_blueprint(resident_bp)
+    app.register_blueprint(forms_bp)
+    for bp in (api_forms, rules_api):
+        # API clients authenticate per request, not with a browser session: no CSRF token there.
+        csrf.exempt(bp)
+        app.register_blueprint(bp, url_prefix=API_V1)
+
+
+def _register_error_pages(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        status = exc.code or 500
+        message = _ERROR_TEXT.get(status, exc.description or "出错了")
+        if isinstance(exc, CSRFError):
+            message = "页面已过期或来源不明，请刷新页面后重新提交。"
+        if api_errors.wants_json():
+            return api_errors.error_response(status, message)
+        return render_template("error.html", status=status, message=message), status
+
+
+def init_app(app: Flask) -> None:
+    api_errors.init_app(app)
+    _register_blueprints(app)
+    _register_error_pages(app)
+    app.jinja_env.filters.update(
+        mask_phone=masking.mask_phone, mask_name=masking.mask_name, mask_id=masking.mask_id_number)
+    app.jinja_env.globals.update(channels=CHANNELS)
+
+    @app.after_request
+    def _security_headers(response):
+        # No inline script anywhere, so a strict policy costs nothing and stops injected script.
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
