@@ -5,6 +5,7 @@ from pathlib import Path
 
 from flask import Flask
 from flask_babel import Babel
+from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import event
@@ -18,6 +19,16 @@ MIGRATIONS_DIR = SOURCE_ROOT / "migrations"
 migrate = Migrate()
 csrf = CSRFProtect()
 babel = Babel()
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = "请先登录。"
+login_manager.login_message_category = "info"
+
+
+@login_manager.user_loader
+def _load_user(user_id: str):
+    from qunti.accounts.models import User
+    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
 
 
 @event.listens_for(Engine, "connect")
@@ -41,3 +52,4 @@ def init_app(app: Flask) -> None:
                      compare_type=True)
     csrf.init_app(app)
     babel.init_app(app)
+    login_manager.init_app(app)

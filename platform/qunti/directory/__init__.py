@@ -1,0 +1,1 @@
+"""Who is who: handling units, service stations and the working-day calendar."""
