@@ -8,6 +8,7 @@ from qunti.api.errors import ApiError
 from qunti.rules.ruleset import context_problem
 
 rules_api = Blueprint("rules_api", __name__)
+bp = rules_api  # the name qunti.web registers every blueprint module by
 
 # An order context is a few fields plus one form's answers; anything larger is a mistake or abuse.
 MAX_BODY = 64 * 1024

@@ -256,7 +256,8 @@ class _Checker:
         except DataLogicError as exc:
             raise self.fail(at, f"条件无法编译：{exc}") from None
         facts = compiled.facts()
-        if facts.get("computed_reads") or not facts.get("reads_complete", True):
+        # Custom operations only see evaluated arguments, so only a computed path hides a read.
+        if facts.get("computed_reads"):
             raise self.fail(at, "条件读取的字段路径须写成固定文字，加载时才能检查它们是否存在")
         for path in facts["reads"]:
             parts = [str(p) for p in path]
