@@ -106,9 +106,10 @@ def upgrade():
     sa.UniqueConstraint('submission_id', name=op.f('uq_service_order_submission_id'))
     )
     with op.batch_alter_table('service_order', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_service_order_service_item_code'), ['service_item_code', 'community', 'state'], unique=False)
-        batch_op.create_index(batch_op.f('ix_service_order_state'), ['state', 'created_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_service_order_unit_code'), ['unit_code', 'state', 'deadline'], unique=False)
+        batch_op.create_index('ix_service_order_item_community_state', ['service_item_code', 'community', 'state'], unique=False)
+        batch_op.create_index('ix_service_order_state_created', ['state', 'created_at'], unique=False)
+        batch_op.create_index('ix_service_order_unit_state_deadline', ['unit_code', 'state', 'deadline'], unique=False)
+        batch_op.create_index(batch_op.f('ix_service_order_unit_code'), ['unit_code'], unique=False)
 
     op.create_table('order_event',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -171,8 +172,9 @@ def downgrade():
     op.drop_table('order_event')
     with op.batch_alter_table('service_order', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_service_order_unit_code'))
-        batch_op.drop_index(batch_op.f('ix_service_order_state'))
-        batch_op.drop_index(batch_op.f('ix_service_order_service_item_code'))
+        batch_op.drop_index('ix_service_order_unit_state_deadline')
+        batch_op.drop_index('ix_service_order_state_created')
+        batch_op.drop_index('ix_service_order_item_community_state')
 
     op.drop_table('service_order')
     with op.batch_alter_table('user_account', schema=None) as batch_op:

@@ -26,6 +26,9 @@ class Catalog:
     menu_digest: str
     units: dict[str, dict[str, Any]]
     rulesets: dict[str, Any]  # rule set id -> qunti.rules.ruleset.RuleSet
+    # Installed plugins (qunti.plugins.manager.PluginSet); their forms are in ``forms`` too.
+    plugins: Any = None
+    calendar: tuple[dict[str, Any], ...] = ()  # holidays and 调休 days (qunti.orders.calendar)
 
 
 @dataclass
@@ -80,24 +83,62 @@ def load_menu(path: Path, forms: dict[str, Any]) -> list[dict[str, Any]]:
     return menu["items"]
 
 
+def _fingerprint(config: dict[str, Any]) -> tuple:
+    """What a loaded catalog depends on: every definition file's name, size and modification time,
+    and the plugins installed through entry points."""
+    from importlib.metadata import entry_points
+
+    roots = [Path(config["FORMS_DIR"]), Path(config["RULES_DIR"]), *map(Path, config["PLUGINS_DIRS"])]
+    files = tuple(
+        (str(path), stat.st_mtime_ns, stat.st_size)
+        for root in roots if root.exists()
+        for path in sorted(root.rglob("*")) if path.is_file() and "__pycache__" not in path.parts
+        for stat in [path.stat()])
+    plugins = tuple(sorted((ep.name, ep.value) for ep in entry_points(group="qunti.plugins")))
+    return tuple(map(str, roots)), files, plugins
+
+
+# Loaded catalogs by fingerprint: checking every document takes a second or more, and several apps
+# in one process (gunicorn preload, tests) load the same files. A changed file changes the key.
+_LOADED: dict[tuple, Catalog] = {}
+
+
 def load(config: dict[str, Any]) -> Catalog:
     """Load and check every definition named by ``config``; raises DefinitionError on the first problem."""
+    key = _fingerprint(config)
+    catalog = _LOADED.get(key)
+    if catalog is None:
+        catalog = _load(config)
+        if len(_LOADED) > 8:
+            _LOADED.clear()
+        _LOADED[key] = catalog
+    return catalog
+
+
+def _load(config: dict[str, Any]) -> Catalog:
+    from qunti.orders.calendar import load_calendar
+    from qunti.plugins.manager import load_plugins
     from qunti.rules.ruleset import load_ruleset, load_units
 
     forms_dir, rules_dir = Path(config["FORMS_DIR"]), Path(config["RULES_DIR"])
     forms = load_forms(forms_dir)
     menu_path = forms_dir / "menu" / "service-menu.json"
     menu = load_menu(menu_path, forms)
+    plugins = load_plugins(config, core_forms=forms)
     units = load_units(rules_dir / "units.json")
     menu_items = {item["code"]: item for item in menu}
     schemas = {form_id: doc.schema for form_id, doc in forms.items()}
+    calendar_path = rules_dir / "calendar.json"
+    calendar = load_calendar(calendar_path, _relative(calendar_path)) if calendar_path.exists() else ()
     rulesets = {}
     for path in sorted(rules_dir.glob("*.json")):
-        if path.name == "units.json":
+        if path.name in ("units.json", "calendar.json"):
             continue
-        ruleset = load_ruleset(path, forms=schemas, menu_items=menu_items, units=units, source=_relative(path))
+        ruleset = load_ruleset(path, forms=schemas, menu_items=menu_items, units=units, source=_relative(path),
+                               operations=plugins.operations)
         rulesets[ruleset.id] = ruleset
-    return Catalog(forms=forms, menu=menu, menu_digest=digest(menu), units=units, rulesets=rulesets)
+    return Catalog(forms={**forms, **plugins.forms}, menu=menu, menu_digest=digest(menu), units=units,
+                   rulesets=rulesets, calendar=calendar, plugins=plugins)
 
 
 def init_app(app: Flask) -> None:

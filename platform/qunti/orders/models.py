@@ -17,9 +17,9 @@ class Order(db.Model):
 
     __tablename__ = "service_order"
     __table_args__ = (
-        Index(None, "unit_code", "state", "deadline"),
-        Index(None, "state", "created_at"),
-        Index(None, "service_item_code", "community", "state"),
+        Index("ix_service_order_unit_state_deadline", "unit_code", "state", "deadline"),
+        Index("ix_service_order_state_created", "state", "created_at"),
+        Index("ix_service_order_item_community_state", "service_item_code", "community", "state"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -33,6 +33,8 @@ class Order(db.Model):
     station_code: Mapped[str | None] = mapped_column(ForeignKey("station.code"))
     community: Mapped[str] = mapped_column(String(60), default="")
     applicant_category: Mapped[str] = mapped_column(String(20), default="")
+    # Keyed hash of the contact phone, equal across one applicant's orders (counts.openByApplicant).
+    applicant_key: Mapped[str | None] = mapped_column(String(64), index=True)
     resident_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     filed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
 

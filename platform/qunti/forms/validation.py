@@ -1,0 +1,115 @@
+"""The jsonschema validator a form version is judged by: built once per version, with the format
+checks residents' answers need and a multipleOf that counts money in decimals."""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Any
+from urllib.parse import urlsplit
+
+from email_validator import EmailNotValidError, validate_email
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+from jsonschema.protocols import Validator
+from jsonschema.validators import extend, validator_for
+
+FORMAT_CHECKER = FormatChecker(formats=())
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+_TIME = re.compile(r"^\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$", re.ASCII)
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$", re.ASCII)
+
+
+@FORMAT_CHECKER.checks("email")
+def _email(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
+
+
+@FORMAT_CHECKER.checks("date")
+def _date(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if not _DATE.match(value):
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+@FORMAT_CHECKER.checks("time")
+def _time(value: object) -> bool:
+    """RFC 3339 full-time: HH:MM:SS with an offset (the form adds +08:00 to what a phone sends)."""
+    if not isinstance(value, str):
+        return True
+    if not _TIME.match(value):
+        return False
+    try:
+        time.fromisoformat(value.upper().replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+@FORMAT_CHECKER.checks("date-time")
+def _date_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    day, sep, clock = value.partition("T") if "T" in value else value.partition("t")
+    if not sep or not _DATE.match(day) or not _TIME.match(clock):
+        return False
+    try:
+        datetime.fromisoformat(f"{day}T{clock.upper().replace('Z', '+00:00')}")
+    except ValueError:
+        return False
+    return True
+
+
+@FORMAT_CHECKER.checks("uri")
+def _uri(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if not value or any(ch.isspace() or ord(ch) < 32 for ch in value):
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    if not _SCHEME.match(parts.scheme):
+        return False
+    return bool(parts.netloc) if parts.scheme.lower() in ("http", "https") else bool(parts.netloc or parts.path)
+
+
+def exact(number: Any) -> Fraction:
+    """A JSON number as the decimal people wrote: 12.34 is 1234/100, not the nearest binary float."""
+    if isinstance(number, float):
+        return Fraction(Decimal(repr(number)))
+    return Fraction(number)
+
+
+def _multiple_of(validator: Validator, step: Any, instance: Any, schema: Any):
+    # jsonschema divides floats, so 12.34 is "not a multiple of 0.01"; decide in decimals instead.
+    if not validator.is_type(instance, "number"):
+        return
+    try:
+        failed = (exact(instance) / exact(step)).denominator != 1
+    except (ArithmeticError, ValueError, InvalidOperation):
+        failed = True
+    if failed:
+        yield ValidationError(f"{instance!r} is not a multiple of {step}")
+
+
+def make_validator(schema: dict[str, Any]) -> Validator:
+    """The validator of one form version (the draft its ``$schema`` names; 2020-12 by default)."""
+    base = validator_for(schema, default=Draft202012Validator)
+    cls = extend(base, {"multipleOf": _multiple_of})
+    return cls(schema, format_checker=FORMAT_CHECKER)
