@@ -39,6 +39,8 @@ class State:
     # Compiled forms keyed by content digest. A version never changes, so an entry never goes
     # stale; a new version has a new digest and compiles on first use.
     compiled: dict[str, Any] = field(default_factory=dict)
+    # Blank form HTML by (digest, action); see qunti.forms.rendering.
+    rendered: dict[tuple[str, str], str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property

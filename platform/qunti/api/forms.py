@@ -9,7 +9,7 @@ from qunti.api.body import json_object
 from qunti.api.errors import ApiError
 from qunti.db import db
 from qunti.forms.models import Form
-from qunti.forms.registry import compiled_version, current_version
+from qunti.forms.registry import compiled_version, current_version, version_schema
 from qunti.menu.queries import is_public_form, item_for_form
 
 bp = Blueprint("api_forms", __name__)
@@ -33,7 +33,8 @@ def list_forms():
 @bp.get("/forms/<form_id>")
 def get_form(form_id: str):
     version = _public_version(form_id)
-    return jsonify({"id": form_id, "version": version.number, "digest": version.digest, "schema": version.schema})
+    return jsonify({"id": form_id, "version": version.number, "digest": version.digest,
+                    "schema": version_schema(version)})
 
 
 @bp.post("/forms/<form_id>/submissions")

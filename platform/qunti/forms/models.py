@@ -36,7 +36,9 @@ class FormVersion(db.Model):
     number: Mapped[int]
     # sha256 of the canonical JSON; the compile cache is keyed by it.
     digest: Mapped[str] = mapped_column(String(64))
-    schema: Mapped[dict[str, Any]]
+    # Deferred: pages need only the digest (the compiled form is cached by it); the document is
+    # read when a version is compiled for the first time, exported or shown to an admin.
+    schema: Mapped[dict[str, Any]] = mapped_column(deferred=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     note: Mapped[str] = mapped_column(String(200), default="")
 

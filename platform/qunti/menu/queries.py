@@ -1,11 +1,14 @@
 """Reading the service menu as residents see it."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import groupby
 
 from sqlalchemy import select
 
 from qunti.db import db
+from qunti.forms.models import Form, FormVersion
+from qunti.forms.registry import VersionRef
 from qunti.menu.models import ORGANIZATIONS, ServiceItem
 
 # The demand survey (需求调查) is open to residents without being an item of the menu.
@@ -37,3 +40,33 @@ def item_for_form(form_id: str) -> ServiceItem | None:
 def is_public_form(form_id: str) -> bool:
     """Residents (and API clients on their behalf) may submit this form."""
     return form_id == SURVEY_FORM or item_for_form(form_id) is not None
+
+
+@dataclass(frozen=True)
+class Orderable:
+    """An enabled item and the current version of its form, read in one query (the hot path of
+    every form page)."""
+
+    code: str
+    name: str
+    form_id: str
+    organization: str
+    time_limit_days: int
+    version: VersionRef
+
+    @property
+    def organization_name(self) -> str:
+        return ORGANIZATIONS.get(self.organization, self.organization)
+
+
+def orderable(code: str) -> Orderable | None:
+    row = db.session.execute(
+        select(ServiceItem.code, ServiceItem.name, ServiceItem.form_id, ServiceItem.organization,
+               ServiceItem.time_limit_days, FormVersion.id, FormVersion.form_id, FormVersion.number,
+               FormVersion.digest)
+        .join(Form, Form.id == ServiceItem.form_id)
+        .join(FormVersion, FormVersion.id == Form.current_version_id)
+        .where(ServiceItem.code == code, ServiceItem.enabled.is_(True))).first()
+    if row is None:
+        return None
+    return Orderable(*row[:5], version=VersionRef(*row[5:]))
