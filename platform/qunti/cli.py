@@ -9,6 +9,7 @@ from flask import current_app
 from flask.cli import FlaskGroup, routes_command, shell_command
 
 from qunti.definitions import DefinitionError
+from qunti.plugins.cli import plugins_group
 
 
 def _create_app():
@@ -29,6 +30,7 @@ def main() -> None:
 
 main.add_command(routes_command)
 main.add_command(shell_command)
+main.add_command(plugins_group)
 
 
 def upgrade_database() -> None:
@@ -63,6 +65,15 @@ def sync_command() -> None:
     """Upgrade the database and apply changed definition files."""
     created = prepare()
     click.echo(f"已同步：新增 {created} 个表单版本。")
+
+
+@main.command("tick")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Run as if today were this date (YYYY-MM-DD).")
+def tick_command(today) -> None:
+    """Mark overdue orders and record due-soon and overdue reminders (idempotent; cron-safe)."""
+    from qunti.orders.tick import run
+    click.echo(str(run(today.date() if today else None)))
 
 
 @main.command("demo")

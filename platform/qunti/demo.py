@@ -6,20 +6,26 @@ from sqlalchemy import func, select
 from qunti import intake
 from qunti.db import db
 from qunti.forms.models import Submission
-from qunti.forms.registry import current_version
+from qunti.forms.registry import current_version, version_schema
 from qunti.menu.queries import enabled_items
 
 
 def load_demo() -> str:
     """Create demo content once; running it again changes nothing."""
+    from qunti.accounts.demo import DEMO_PASSWORD, load_demo_accounts
+    # Accounts and stations first: they are checked one by one, so an older installation that
+    # already has submissions still gets the accounts it lacks.
+    accounts = load_demo_accounts()
+    db.session.commit()
+    note = f"演示账号 {accounts} 个（密码 {DEMO_PASSWORD}）。" if accounts else ""
     if db.session.scalar(select(func.count()).select_from(Submission)):
-        return "演示数据已存在，未做改动。"
+        return ("已补建" + note) if note else "演示数据已存在，未做改动。"
     created = 0
     for item in enabled_items()[:5]:
         version = current_version(item.form_id)
-        examples = version.schema.get("examples") or []
+        examples = version_schema(version).get("examples") or []
         if examples:
             intake.accept(version, examples[0], channel="online", service_item_code=item.code, commit=False)
             created += 1
     db.session.commit()
-    return f"已载入演示数据：{created} 条服务申请。"
+    return f"已载入演示数据：{created} 条服务申请。" + note

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 
 from qunti.db import db
 from qunti.forms.models import FormVersion, Submission
@@ -45,26 +45,78 @@ def phone_matches(submission: Submission, phone: str) -> bool:
     return hmac.compare_digest(submission.phone_hash, phone_hash(submission.tracking_number, phone))
 
 
+def _unused_tracking_number() -> str:
+    # Checked before inserting rather than caught in a savepoint: on SQLite (pysqlite) a SAVEPOINT
+    # opened before any write is the outermost transaction and its RELEASE commits, which would
+    # store the submission even if its order then failed. Two requests drawing the same number in
+    # the same instant still fail safely on the unique constraint (nothing is acknowledged).
+    for _attempt in range(5):
+        tracking = new_tracking_number()
+        if db.session.scalar(select(Submission.id).where(Submission.tracking_number == tracking)) is None:
+            return tracking
+    raise RuntimeError("no unused tracking number after 5 draws")
+
+
 def accept(version: FormVersion, answers: dict[str, Any], *, channel: str = "online",
-           service_item_code: str | None = None, commit: bool = True) -> Submission:
-    """Store ``answers`` (already validated against ``version``) and return the new submission."""
+           service_item_code: str | None = None, commit: bool = True, station_code: str | None = None,
+           filed_by: Any = None, resident_user: Any = None) -> Submission:
+    """Store ``answers`` (already validated against ``version``) and return the new submission.
+
+    For a service item the order is created and routed by the dispatch rules in the same
+    transaction: a submission is acknowledged only together with its order, never without it.
+    ``filed_by`` is the station staff member filing on a resident's behalf, ``resident_user`` the
+    resident's own account, if any.
+    """
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
     phone = answers.get("phone")
-    for attempt in range(5):
-        tracking = new_tracking_number()
+    try:
+        tracking = _unused_tracking_number()
         submission = Submission(
             tracking_number=tracking, form_version_id=version.id, service_item_code=service_item_code,
             answers=answers, channel=channel, phone_hash=phone_hash(tracking, phone) if phone else None)
-        try:
-            # A savepoint: a (very rare) tracking-number collision retries without losing the
-            # rest of the caller's transaction.
-            with db.session.begin_nested():
-                db.session.add(submission)
-            break
-        except IntegrityError:
-            if attempt == 4:
-                raise
-    if commit:
-        db.session.commit()
+        db.session.add(submission)
+        if service_item_code is not None:
+            _open_order(submission, answers, station_code=station_code, filed_by=filed_by,
+                        resident_user=resident_user)
+        if commit:
+            db.session.commit()
+        else:
+            db.session.flush()
+    except BaseException:
+        if commit:
+            db.session.rollback()
+        raise
     return submission
+
+
+def _open_order(submission: Submission, answers: dict[str, Any], *, station_code: str | None,
+                filed_by: Any, resident_user: Any) -> None:
+    from qunti.menu.models import ServiceItem
+    from qunti.orders.dispatch import applicant_key, route_new_order
+    from qunti.orders.models import Order
+    from qunti.orders.transitions import SYSTEM, record_submission, resident_actor, staff_actor
+
+    item = db.session.get(ServiceItem, submission.service_item_code)
+    order = Order(
+        number=submission.tracking_number, submission=submission, service_item_code=submission.service_item_code,
+        state="submitted", channel=submission.channel, station_code=station_code,
+        community=str(answers.get("community") or "")[:60],
+        applicant_category=str(answers.get("applicantCategory") or "")[:20],
+        applicant_key=applicant_key(answers.get("phone")),
+        resident_user_id=resident_user.id if resident_user is not None else None,
+        filed_by_user_id=filed_by.id if filed_by is not None else None,
+        time_limit_days=item.time_limit_days if item is not None else 10)
+    if filed_by is not None:
+        actor = staff_actor(filed_by)
+    elif resident_user is not None or answers.get("phone"):
+        actor = resident_actor(order, resident_user)
+    else:
+        actor = SYSTEM
+    order.updated_by = actor.label[:60]
+    db.session.add(order)
+    # Nothing is written until routing is done: submission, order and both events go out in the
+    # one flush of perform() (one INSERT each, no UPDATE after).
+    with db.session.no_autoflush:
+        record_submission(order, actor)
+        route_new_order(order, commit=False)

@@ -38,6 +38,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BABEL_DEFAULT_LOCALE", "zh_Hans_CN", "UI language."),
     Setting("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai", "Time zone for dates shown to people."),
     Setting("TRACKING_PREFIX", "JB", "Prefix of tracking numbers (受理编号)."),
+    Setting("ACCEPT_WITHIN_DAYS", 1,
+            "Working days a handling unit has to accept (签收) a dispatched order; sets accept_by."),
+    Setting("MAX_ATTACHMENT_BYTES", 1536 * 1024,
+            "Largest attachment accepted when an order is closed (销号), in bytes. Keep it below "
+            "MAX_CONTENT_LENGTH so the person sees this limit's message, not a bare 413."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

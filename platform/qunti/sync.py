@@ -12,6 +12,8 @@ from sqlalchemy.exc import IntegrityError
 
 from qunti.catalog import Catalog
 from qunti.db import db
+from qunti.definitions import digest
+from qunti.directory.models import Unit
 from qunti.forms.models import Form, FormVersion, SyncedFile
 from qunti.menu.models import ServiceItem
 
@@ -38,6 +40,11 @@ def _file_changed(key: str, content_digest: str) -> bool:
     return True
 
 
+def _origin(catalog: Catalog, form_id: str) -> str:
+    owner = catalog.plugins.form_owner.get(form_id) if catalog.plugins is not None else None
+    return f"plugin:{owner}" if owner else "file"
+
+
 def _sync_forms(catalog: Catalog) -> int:
     created = 0
     for form_id, document in catalog.forms.items():
@@ -45,7 +52,7 @@ def _sync_forms(catalog: Catalog) -> int:
             continue
         form = db.session.get(Form, form_id)
         if form is None:
-            form = Form(id=form_id, title=document.title, origin="file")
+            form = Form(id=form_id, title=document.title, origin=_origin(catalog, form_id))
             db.session.add(form)
             db.session.flush()
         current = db.session.get(FormVersion, form.current_version_id) if form.current_version_id else None
@@ -72,10 +79,31 @@ def _sync_menu(catalog: Catalog) -> None:
         item.enabled = False
 
 
+def _sync_units(catalog: Catalog) -> None:
+    if not _file_changed("units:units", digest(catalog.units)):
+        return
+    # Upsert, never delete: orders and accounts point at units; an admin's switch-off stays.
+    for code, entry in catalog.units.items():
+        unit = db.session.get(Unit, code)
+        if unit is None:
+            db.session.add(Unit(code=code, name=entry["name"], kind=entry["kind"], active=True))
+        else:
+            unit.name, unit.kind = entry["name"], entry["kind"]
+
+
+def _sync_calendar(catalog: Catalog) -> None:
+    from qunti.orders.calendar import sync_calendar
+    days = [{**day, "date": day["date"].isoformat()} for day in catalog.calendar]
+    if _file_changed("calendar:calendar", digest(days)):
+        sync_calendar(catalog.calendar)
+
+
 def sync(catalog: Catalog) -> int:
     """Apply changed definition files; returns the number of new form versions."""
     for attempt in range(3):
         try:
+            _sync_units(catalog)
+            _sync_calendar(catalog)
             created = _sync_forms(catalog)
             _sync_menu(catalog)
             db.session.commit()

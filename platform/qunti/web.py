@@ -28,12 +28,21 @@ _ERROR_TEXT = {
 def _register_blueprints(app: Flask) -> None:
     from qunti.api.forms import bp as api_forms
     from qunti.forms.views import bp as forms_bp
+    from qunti.orders.api import bp as orders_api
+    from qunti.orders.resident_views import bp as resident_orders
     from qunti.resident.views import bp as resident_bp
     from qunti.rules.api import bp as rules_api
 
+    from qunti.accounts.auth import bp as auth_bp
+    from qunti.staff import blueprints as staff_blueprints
+
     app.register_blueprint(resident_bp)
+    app.register_blueprint(resident_orders)
     app.register_blueprint(forms_bp)
-    for bp in (api_forms, rules_api):
+    app.register_blueprint(auth_bp)
+    for bp in staff_blueprints():
+        app.register_blueprint(bp)
+    for bp in (api_forms, rules_api, orders_api):
         # API clients authenticate per request, not with a browser session: no CSRF token there.
         csrf.exempt(bp)
         app.register_blueprint(bp, url_prefix=API_V1)

@@ -8,13 +8,15 @@ from qunti import intake
 from qunti.db import db
 from qunti.forms.models import Submission
 from qunti.forms.registry import compiled_version, current_version
-from qunti.menu.queries import SURVEY_FORM, enabled_item, menu_by_organization
+from qunti.forms.rendering import blank_form_html
+from qunti.menu.queries import SURVEY_FORM, menu_by_organization, orderable
+from qunti.orders.resident_views import SEEN, status_page
 from qunti.qr import qr_response
 
 bp = Blueprint("resident", __name__)
 
 # Tracking numbers this browser may see without re-entering the phone (its own recent receipts).
-_SEEN = "seen_tracking"
+_SEEN = SEEN
 
 
 def _remember(number: str) -> None:
@@ -27,13 +29,13 @@ def menu():
     return render_template("resident/menu.html", groups=menu_by_organization())
 
 
-def _fill(form_id: str, *, item=None, channel: str = "online"):
-    version = current_version(form_id)
+def _fill(version, *, item=None, channel: str = "online"):
     if version is None:
         abort(404)
     compiled = compiled_version(version)
     if request.method == "GET":
-        return render_template("resident/form.html", item=item, compiled=compiled, form=compiled.bind())
+        return render_template("resident/form.html", item=item, compiled=compiled,
+                               form_html=blank_form_html(compiled, version.digest))
     result = compiled.submit(request.form)
     if not result.ok:
         status = 200 if result.action != "submit" else 422
@@ -47,16 +49,16 @@ def _fill(form_id: str, *, item=None, channel: str = "online"):
 
 @bp.route("/services/<code>", methods=["GET", "POST"])
 def service(code: str):
-    item = enabled_item(code)
+    item = orderable(code)
     if item is None:
         abort(404)
     channel = "qr" if request.args.get("via") == "qr" else "online"
-    return _fill(item.form_id, item=item, channel=channel)
+    return _fill(item.version, item=item, channel=channel)
 
 
 @bp.route("/survey", methods=["GET", "POST"])
 def survey():
-    return _fill(SURVEY_FORM)
+    return _fill(current_version(SURVEY_FORM))
 
 
 def _submission(number: str) -> Submission | None:
@@ -84,12 +86,12 @@ def track(number: str = ""):
     number = (request.form.get("number") or number).strip().upper()
     submission = _submission(number) if number else None
     if submission is not None and number in session.get(_SEEN, []):
-        return render_template("resident/status.html", submission=submission)
+        return status_page(submission)
     error = None
     if request.method == "POST":
         if submission is not None and intake.phone_matches(submission, request.form.get("phone", "")):
             _remember(number)
-            return render_template("resident/status.html", submission=submission)
+            return status_page(submission)
         # One message for both cases, so the page does not tell strangers which numbers exist.
         error = "受理编号或手机号不正确，请核对后再试。"
     return render_template("resident/track.html", number=number, error=error), (422 if error else 200)

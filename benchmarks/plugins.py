@@ -1,0 +1,89 @@
+"""What plugins cost a resident: the service menu ``/`` plus the activity list ``/activities/``,
+rendered with every shipped plugin enabled against all of them disabled, in one process and one
+app, the two states measured alternately so machine noise hits both. Target: at least 0.8x.
+
+Enabled, the pages also read the enabled switch (one query per request), call the plugins' menu
+hooks and list the brands' activities; disabled, they skip all of that.
+
+Usage: python benchmarks/plugins.py
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+from datetime import datetime, timedelta, timezone
+
+import _util
+from _util import ROOT
+
+from qunti import create_app
+from qunti.cli import prepare
+
+SHIPPED = [str(ROOT / "plugins" / "brands"), str(ROOT / "plugins" / "stations")]
+ACTIVITIES_PER_TYPE = 1
+
+
+def _seed_activities(app) -> int:
+    from qunti.activities.models import Activity
+    from qunti.db import db
+
+    catalog = app.extensions["qunti"].catalog
+    now = datetime.now(timezone.utc)
+    count = 0
+    for kind in catalog.plugins.activity_types.values():
+        plugin = catalog.plugins.get(kind.plugin_id)
+        for n in range(ACTIVITIES_PER_TYPE):
+            count += 1
+            db.session.add(Activity(
+                plugin_id=plugin.id, type_id=kind.id, organization=plugin.organization,
+                title=f"{plugin.name}·{kind.name}第{n + 1}期", starts_at=now + timedelta(days=3 + count),
+                signup_deadline=now + timedelta(days=2 + count), place="江北区群团服务站", capacity=30))
+    db.session.commit()
+    return count
+
+
+def main() -> int:
+    instance = tempfile.mkdtemp(prefix="qunti-bench-")
+    app = create_app({"INSTANCE_PATH": instance, "SERVER_NAME": "bench.local", "PLUGINS_DIRS": SHIPPED})
+    from qunti.plugins import set_enabled
+
+    plugin_ids = list(app.extensions["qunti"].catalog.plugins.plugins)
+    with app.app_context():
+        prepare()
+        activities = _seed_activities(app)
+
+    def switch(on: bool) -> None:
+        with app.app_context():
+            for plugin_id in plugin_ids:
+                set_enabled(plugin_id, on, changed_by="benchmark")
+
+    client = app.test_client()
+
+    def pages() -> None:
+        assert client.get("/").status_code == 200
+        assert client.get("/activities/").status_code == 200
+
+    switch(True)
+    on_sizes = len(client.get("/").data), len(client.get("/activities/").data)
+    switch(False)
+    off_sizes = len(client.get("/").data), len(client.get("/activities/").data)
+
+    best_on = best_off = 0.0
+    for _ in range(5):
+        switch(True)
+        best_on = max(best_on, _util.rate(pages))
+        switch(False)
+        best_off = max(best_off, _util.rate(pages))
+
+    print(f"plugins: {len(plugin_ids)} shipped ({', '.join(plugin_ids)}), {activities} activities listed when enabled")
+    print(f"page bytes enabled: menu {on_sizes[0]:,}, activities {on_sizes[1]:,}; "
+          f"disabled: menu {off_sizes[0]:,}, activities {off_sizes[1]:,}")
+    print(f"all enabled: {best_on:,.0f} page pairs/s")
+    print(f"all disabled: {best_off:,.0f} page pairs/s")
+    ratio = best_on / best_off
+    print(f"ratio enabled/disabled: {ratio:.2f}x (target >= 0.8x)")
+    return 0 if ratio >= 0.8 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

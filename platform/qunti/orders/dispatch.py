@@ -1,0 +1,131 @@
+"""派单: building the context the dispatch rules read, and applying their decision to a new order."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, literal, or_, select
+
+from qunti.db import db
+from qunti.directory.models import Station, Unit
+from qunti.forms.models import Submission
+from qunti.menu.models import ServiceItem
+from qunti.orders.models import Order
+from qunti.orders.transitions import OPEN_STATES, SYSTEM, perform
+from qunti.rules.context import CHANNELS, ORGANIZATIONS
+
+log = logging.getLogger(__name__)
+
+RULESET = "dispatch"
+# (rule-set digest, item code) -> whether a row that can apply to the item reads counts.*. Keyed by
+# content digest, so an entry never goes stale and needs no invalidation.
+_READS_COUNTS: dict[tuple[str, str], bool] = {}
+
+
+def applicant_key(phone: str | None) -> str | None:
+    """A keyed hash of the applicant's phone, the same for every order of theirs (for
+    ``counts.openByApplicant``); the phone itself is never stored on the order."""
+    digits = "".join(ch for ch in str(phone or "") if ch.isdigit())[-11:]
+    if not digits:
+        return None
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, f"applicant:{digits}".encode(), hashlib.sha256).hexdigest()
+
+
+def _counts(order: Order) -> dict[str, int]:
+    """Both counts in one round trip, each on its own index; the order being routed is not counted
+    (the rules say "已有 N 件")."""
+    open_others = [Order.state.in_(OPEN_STATES)]
+    if order.id is not None:
+        open_others.append(Order.id != order.id)
+    similar = select(func.count()).where(
+        Order.service_item_code == order.service_item_code, Order.community == order.community, *open_others) \
+        if order.community else select(literal(0))
+    mine = [Order.resident_user_id == order.resident_user_id] if order.resident_user_id is not None else []
+    if order.applicant_key:
+        mine.append(Order.applicant_key == order.applicant_key)
+    by_applicant = select(func.count()).where(or_(*mine), *open_others) if mine else select(literal(0))
+    similar_open, applicant_open = db.session.execute(
+        select(similar.scalar_subquery(), by_applicant.scalar_subquery())).one()
+    return {"similarOpenInCommunity": similar_open, "openByApplicant": applicant_open}
+
+
+def reads_counts(ruleset: Any, item_code: str) -> bool:
+    """Whether any row that can apply to ``item_code`` reads ``counts``; if none does, the two
+    count queries are skipped (the decision cannot depend on them)."""
+    key = (ruleset.digest, item_code)
+    if key not in _READS_COUNTS:
+        _READS_COUNTS[key] = any(
+            path.split(".")[0] == "counts"
+            for row in ruleset.rows if not row.default and (row.items is None or item_code in row.items)
+            for path in row.when.reads())
+    return _READS_COUNTS[key]
+
+
+def _station(code: str | None) -> dict[str, Any] | None:
+    station = db.session.get(Station, code) if code else None
+    if station is None:
+        return None
+    return {"code": station.code, "kind": station.kind, "community": station.community,
+            "leadOrganization": station.lead_organization}
+
+
+def build_context(order: Order, submission: Submission, *, counts: bool = True) -> dict[str, Any]:
+    """The order context of :mod:`qunti.rules.context` for ``order`` (``counts=False``: without
+    the counts, for rule sets that do not read them)."""
+    item = db.session.get(ServiceItem, order.service_item_code)
+    item_context: dict[str, Any] = {"code": order.service_item_code}
+    if item is not None:
+        if item.organization in ORGANIZATIONS:
+            item_context["organization"] = item.organization
+        item_context["functions"] = list(item.functions or [])
+    context: dict[str, Any] = {
+        "item": item_context,
+        "answers": submission.answers or {},
+        "station": _station(order.station_code),
+        "applicant": {"category": order.applicant_category or ""},
+    }
+    if counts:
+        context["counts"] = _counts(order)
+    if order.channel in CHANNELS:
+        context["channel"] = order.channel
+    return context
+
+
+def _usable(unit_code: Any) -> Unit | None:
+    unit = db.session.get(Unit, unit_code) if isinstance(unit_code, str) else None
+    return unit if unit is not None and unit.active and unit.kind != "meeting" else None
+
+
+def route_new_order(order: Order, *, commit: bool = False) -> Order:
+    """Evaluate the dispatch rules for a new order in state ``submitted``, keep the
+    suggestion, and dispatch it (mode auto) or queue it for the joint meeting (mode manual).
+
+    A rule problem never loses an order: it goes to the manual queue with the problem noted.
+    """
+    ruleset = current_app.extensions["qunti"].rulesets[RULESET]
+    item = db.session.get(ServiceItem, order.service_item_code)
+    default_days = item.time_limit_days if item is not None else order.time_limit_days
+    try:
+        context = build_context(order, order.submission,
+                                counts=reads_counts(ruleset, order.service_item_code))
+        decision = ruleset.decide(context)
+    except Exception as exc:  # noqa: BLE001 - any failure here must still leave a routed order
+        log.exception("dispatch rules failed for order %s", order.number)
+        order.suggestion = {"ruleset": RULESET, "digest": ruleset.digest, "row": None,
+                            "route": {"class": None, "unit": None, "mode": "manual"}, "error": str(exc)}
+        order.ruleset_digest, order.time_limit_days = ruleset.digest, default_days
+        return perform(order, "queue", SYSTEM, commit=commit)
+    route = dict(decision.route)
+    order.suggestion = {"ruleset": decision.ruleset_id, "digest": decision.ruleset_digest,
+                        "row": {"id": decision.row_id, "title": decision.row_title},
+                        "route": route, "reason": decision.reason, "errors": decision.errors}
+    order.ruleset_digest, order.rule_row_id = decision.ruleset_digest, decision.row_id
+    order.time_limit_days = route.get("timeLimitDays") or default_days
+    # An admin may have switched a unit off after the rules were written: then a person decides.
+    # ``unit`` is held on purpose: the session's identity map is weak, and perform() reads it again.
+    unit = _usable(route.get("unit")) if route.get("mode") == "auto" and route.get("class") is not None else None
+    return perform(order, "dispatch" if unit is not None else "queue", SYSTEM, commit=commit)
