@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import groupby
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from qunti.db import db
 from qunti.forms.models import Form, FormVersion
@@ -59,14 +59,18 @@ class Orderable:
         return ORGANIZATIONS.get(self.organization, self.organization)
 
 
+# Built once: constructing a statement costs more than running it on this hot path.
+_ORDERABLE = (
+    select(ServiceItem.code, ServiceItem.name, ServiceItem.form_id, ServiceItem.organization,
+           ServiceItem.time_limit_days, FormVersion.id, FormVersion.form_id, FormVersion.number,
+           FormVersion.digest)
+    .join(Form, Form.id == ServiceItem.form_id)
+    .join(FormVersion, FormVersion.id == Form.current_version_id)
+    .where(ServiceItem.code == bindparam("code"), ServiceItem.enabled.is_(True)))
+
+
 def orderable(code: str) -> Orderable | None:
-    row = db.session.execute(
-        select(ServiceItem.code, ServiceItem.name, ServiceItem.form_id, ServiceItem.organization,
-               ServiceItem.time_limit_days, FormVersion.id, FormVersion.form_id, FormVersion.number,
-               FormVersion.digest)
-        .join(Form, Form.id == ServiceItem.form_id)
-        .join(FormVersion, FormVersion.id == Form.current_version_id)
-        .where(ServiceItem.code == code, ServiceItem.enabled.is_(True))).first()
+    row = db.session.execute(_ORDERABLE, {"code": code}).first()
     if row is None:
         return None
     return Orderable(*row[:5], version=VersionRef(*row[5:]))
