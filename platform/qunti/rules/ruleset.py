@@ -72,19 +72,38 @@ class Row:
     default: bool = False
 
 
-@dataclass(frozen=True)
 class Decision:
-    """Which row an order matched, where it goes, and why."""
+    """Which row an order matched, where it goes, and why. Built on the dispatcher's hot path, so
+    everything derived (the route copy, the reasons) is worked out only when read."""
 
-    row_id: str
-    row_title: str
-    route: dict[str, Any]
-    reason: list[dict[str, Any]]
-    ruleset_id: str
-    ruleset_digest: str
-    # Rows skipped because their condition failed to evaluate on this context (e.g. comparing text
-    # with a number); never silently: the dispatcher records them with the decision.
-    errors: list[dict[str, str]] = field(default_factory=list)
+    __slots__ = ("_row", "ruleset_id", "ruleset_digest", "errors", "_explain", "_reason")
+
+    def __init__(self, row: Row, ruleset_id: str, ruleset_digest: str, errors: list[dict[str, str]],
+                 explain: Callable[[], list[dict[str, Any]]]) -> None:
+        self._row, self.ruleset_id, self.ruleset_digest = row, ruleset_id, ruleset_digest
+        # Rows skipped because their condition failed to evaluate on this context (e.g. comparing
+        # text with a number); never silently: the dispatcher records them with the decision.
+        self.errors = errors
+        self._explain, self._reason = explain, None
+
+    @property
+    def row_id(self) -> str:
+        return self._row.id
+
+    @property
+    def row_title(self) -> str:
+        return self._row.title
+
+    @property
+    def route(self) -> dict[str, Any]:
+        return dict(self._row.route)
+
+    @property
+    def reason(self) -> list[dict[str, Any]]:
+        """The conditions of the matched row with their values."""
+        if self._reason is None:
+            self._reason = self._explain()
+        return self._reason
 
     def as_dict(self) -> dict[str, Any]:
         return {"ruleset": self.ruleset_id, "digest": self.ruleset_digest,
@@ -93,8 +112,10 @@ class Decision:
 
 
 def _item_code(context: Any) -> Any:
-    item = context.get("item") if isinstance(context, Mapping) else None
-    return item.get("code") if isinstance(item, Mapping) else None
+    try:
+        return context["item"]["code"]
+    except (KeyError, TypeError, IndexError):
+        return None
 
 
 def _evaluate(rule: CompiledRule, data: Any) -> tuple[Any, str | None]:
@@ -105,6 +126,7 @@ def _evaluate(rule: CompiledRule, data: Any) -> tuple[Any, str | None]:
 
 
 def _reason(condition: CompiledRule, value: Any, error: str | None) -> dict[str, Any]:
+    # A copy: the logic belongs to the compiled row, and reasons are read only on demand.
     entry = {"condition": copy.deepcopy(condition.logic), "value": value, "held": error is None and truthy(value)}
     if error is not None:
         entry["error"] = error
@@ -121,6 +143,12 @@ class RuleSet:
     rows: tuple[Row, ...]
     source: str
     _text: str = field(repr=False)
+    # (row, items, evaluate) per row, flattened once so the decide loop does no attribute lookups.
+    _plan: tuple = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_plan", tuple(
+            (row, row.items, None if row.default else row.when.evaluate_prepared) for row in self.rows))
 
     @property
     def document(self) -> dict[str, Any]:
@@ -141,21 +169,23 @@ class RuleSet:
         data = self._prepare(context)
         code = _item_code(context)
         errors: list[dict[str, str]] = []
-        for row in self.rows:
-            if row.default:
-                reason = [{"condition": None, "value": None, "held": True, "text": NO_MATCH_REASON}]
-                return self._decision(row, reason, errors)
-            if row.items is not None and code not in row.items:
+        for row, items, evaluate in self._plan:
+            if evaluate is None:  # the default row
+                return self._decision(row, lambda: [
+                    {"condition": None, "value": None, "held": True, "text": NO_MATCH_REASON}], errors)
+            if items is not None and code not in items:
                 continue
-            value, error = _evaluate(row.when, data)
-            if error is not None:
-                errors.append({"row": row.id, "message": error})
-            elif truthy(value):
+            try:
+                value = evaluate(data)
+            except DataLogicError as exc:
+                errors.append({"row": row.id, "message": str(exc)})
+                continue
+            # JSON Logic truthiness, inline: this loop is the dispatcher's hot path.
+            if value if not isinstance(value, (list, dict, str)) else len(value) > 0:
                 if row.parts is None:
-                    reason = [_reason(row.when, value, None)]
-                else:
-                    reason = [_reason(part, *_evaluate(part, data)) for part in row.parts]
-                return self._decision(row, reason, errors)
+                    return self._decision(row, lambda row=row, value=value: [_reason(row.when, value, None)], errors)
+                return self._decision(
+                    row, lambda row=row: [_reason(part, *_evaluate(part, data)) for part in row.parts], errors)
         raise AssertionError("a checked rule set always ends with its default row")
 
     def explain(self, context: Any) -> list[dict[str, Any]]:
@@ -177,9 +207,9 @@ class RuleSet:
             trace.append(entry)
         return trace
 
-    def _decision(self, row: Row, reason: list[dict[str, Any]], errors: list[dict[str, str]]) -> Decision:
-        return Decision(row_id=row.id, row_title=row.title, route=dict(row.route), reason=reason,
-                        ruleset_id=self.id, ruleset_digest=self.digest, errors=errors)
+    def _decision(self, row: Row, explain: Callable[[], list[dict[str, Any]]],
+                  errors: list[dict[str, str]]) -> Decision:
+        return Decision(row, self.id, self.digest, errors, explain)
 
 
 class _Checker:
