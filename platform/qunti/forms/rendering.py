@@ -1,31 +1,51 @@
-"""The blank form page fragment, rendered once per form version and reused.
+"""HTML rendered once and reused: blank forms, and whole form pages for anonymous visitors.
 
 A blank form (no answers yet, no locked fields) renders to the same HTML for everyone except the
 CSRF token, and building it through WTForms costs far more than the rest of the page. So it is
 rendered once with a real token, kept with that token swapped for a marker, and each request puts
-its own token back. The cache is keyed by the version's content digest, so it never goes stale.
+its own token back. Keys carry the version's content digest and whatever else the HTML shows, so an
+entry never goes stale: a changed form or item makes a new key.
 """
 from __future__ import annotations
 
-from flask import get_template_attribute
+from collections.abc import Callable, Hashable
+
+from flask import get_template_attribute, session
+from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
 from qunti.catalog import state
 
 _MARKER = "\x00csrf\x00"
+# Bounded: keys include item fields admins can change, so old keys must not pile up for ever.
+_MAX_ENTRIES = 2000
 
 
-def blank_form_html(compiled, digest: str, action: str = "") -> Markup:
+def with_token(key: Hashable, render: Callable[[], str]) -> str:
+    """``render()``'s HTML, made once per key, with this request's CSRF token in it."""
     cache = state().rendered
-    key = (digest, action)
     template = cache.get(key)
     token = generate_csrf()
     if template is None:
-        render_form = get_template_attribute("forms/_macros.html", "render_form")
-        html = str(render_form(compiled.bind(), compiled, action=action))
+        html = str(render())
         # A form without CSRF (tests switch it off) has no token in it to swap.
         template = html.replace(token, _MARKER) if token in html else html
         with state().lock:
+            if len(cache) >= _MAX_ENTRIES:
+                cache.clear()
             cache.setdefault(key, template)
-    return Markup(template.replace(_MARKER, token))
+    return template.replace(_MARKER, token)
+
+
+def blank_form_html(compiled, digest: str, action: str = "") -> Markup:
+    def render() -> str:
+        render_form = get_template_attribute("forms/_macros.html", "render_form")
+        return render_form(compiled.bind(), compiled, action=action)
+
+    return Markup(with_token(("form", digest, action), render))
+
+
+def page_is_shared() -> bool:
+    """Whether this visitor sees the page everyone sees: not signed in, no pending messages."""
+    return not current_user.is_authenticated and not session.get("_flashes")

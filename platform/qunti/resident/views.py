@@ -8,7 +8,7 @@ from qunti import intake
 from qunti.db import db
 from qunti.forms.models import Submission
 from qunti.forms.registry import compiled_version, current_version
-from qunti.forms.rendering import blank_form_html
+from qunti.forms.rendering import blank_form_html, page_is_shared, with_token
 from qunti.menu.queries import SURVEY_FORM, menu_by_organization, orderable
 from qunti.orders.resident_views import SEEN, status_page
 from qunti.qr import qr_response
@@ -34,8 +34,13 @@ def _fill(version, *, item=None, channel: str = "online"):
         abort(404)
     compiled = compiled_version(version)
     if request.method == "GET":
-        return render_template("resident/form.html", item=item, compiled=compiled,
-                               form_html=blank_form_html(compiled, version.digest))
+        def render() -> str:
+            return render_template("resident/form.html", item=item, compiled=compiled,
+                                   form_html=blank_form_html(compiled, version.digest))
+        if page_is_shared():
+            # Most residents are anonymous: they all get the same page, rendered once per item state.
+            return with_token(("page", request.path, item, version.digest), render)
+        return render()
     result = compiled.submit(request.form)
     if not result.ok:
         status = 200 if result.action != "submit" else 422
