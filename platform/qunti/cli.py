@@ -95,7 +95,11 @@ def run_command(host: str, port: int, debug: bool) -> None:
         from qunti.demo import load_demo
         click.echo(load_demo())
     click.echo(f"Qunti 正在 http://{host}:{port}/ 提供服务（Ctrl+C 停止）")
-    current_app.run(host=host, port=port, debug=debug, use_reloader=False)
+    # Werkzeug's server directly: Flask's app.run() refuses to start from inside its own CLI.
+    from werkzeug.serving import run_simple
+    app = current_app._get_current_object()
+    app.debug = debug
+    run_simple(host, port, app, use_reloader=False, use_debugger=debug, threaded=True)
 
 
 if __name__ == "__main__":
