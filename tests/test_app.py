@@ -85,3 +85,32 @@ def test_check_command_fails_with_file_and_path(tmp_path):
                          text=True, env=env)
     assert out.returncode == 1
     assert "legal-consultation.json" in out.stderr and "/properties/phone/x-ui/widget" in out.stderr
+
+
+def test_qunti_run_upgrades_an_empty_database_loads_the_demo_and_serves(tmp_path):
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**__import__("os").environ, "QUNTI_INSTANCE_PATH": str(tmp_path)}
+    env.pop("QUNTI_DATABASE_URL", None)  # the embedded default: a SQLite file in the instance folder
+    server = subprocess.Popen([sys.executable, "-m", "qunti.cli", "run", "--port", str(port)], cwd=ROOT,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                    html = response.read().decode("utf-8")
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, server.stdout.read()
+                time.sleep(0.3)
+        assert "群团服务菜单" in html and "/services/S01" in html
+        assert (tmp_path / "qunti.sqlite3").exists()
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)  # reaps the process and closes its pipe
