@@ -1,6 +1,10 @@
-"""Imports every model module, so SQLAlchemy's metadata knows all tables."""
+"""Imports every model module, so SQLAlchemy's metadata knows all tables (migrations compare it)."""
 from qunti.accounts.models import User  # noqa: F401
+from qunti.accounts.throttle import LoginThrottle  # noqa: F401
+from qunti.activities.models import Activity, ActivitySignup  # noqa: F401
+from qunti.admin.models import AuditEntry  # noqa: F401
 from qunti.directory.models import CalendarDay, Station, Unit  # noqa: F401
 from qunti.forms.models import Form, FormVersion, Submission, SyncedFile  # noqa: F401
 from qunti.menu.models import ServiceItem  # noqa: F401
 from qunti.orders.models import Order, OrderEvent, Rating, Reminder  # noqa: F401
+from qunti.plugins.models import PluginState  # noqa: F401
