@@ -47,4 +47,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from qunti import web
     web.init_app(app)
+
+    from qunti import plugins
+    plugins.init_app(app)
     return app

@@ -41,10 +41,13 @@ class State:
     compiled: dict[str, Any] = field(default_factory=dict)
     # Blank form HTML by (digest, action); see qunti.forms.rendering.
     rendered: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Rule sets published from the admin console, compiled, by digest (see qunti.rules.published).
+    published: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def rulesets(self) -> dict[str, Any]:
+        """The rule sets of the files. What runs is :func:`qunti.rules.published.current_ruleset`."""
         return self.catalog.rulesets
 
 

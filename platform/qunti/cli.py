@@ -9,6 +9,8 @@ from flask import current_app
 from flask.cli import FlaskGroup, routes_command, shell_command
 
 from qunti.definitions import DefinitionError
+from qunti.definitions_io import definitions_group
+from qunti.integration.cli import apikeys_group
 from qunti.plugins.cli import plugins_group
 
 
@@ -31,6 +33,8 @@ def main() -> None:
 main.add_command(routes_command)
 main.add_command(shell_command)
 main.add_command(plugins_group)
+main.add_command(apikeys_group)
+main.add_command(definitions_group)
 
 
 def upgrade_database() -> None:
@@ -71,9 +75,14 @@ def sync_command() -> None:
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="Run as if today were this date (YYYY-MM-DD).")
 def tick_command(today) -> None:
-    """Mark overdue orders and record due-soon and overdue reminders (idempotent; cron-safe)."""
+    """Mark overdue orders, record due-soon and overdue reminders, and deliver due webhooks
+    (idempotent; cron-safe on several hosts at once)."""
+    from qunti.integration.keys import prune_rate_windows
+    from qunti.integration.webhooks import deliver_due
     from qunti.orders.tick import run
     click.echo(str(run(today.date() if today else None)))
+    click.echo(str(deliver_due()))
+    prune_rate_windows()
 
 
 @main.command("demo")

@@ -22,12 +22,12 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 @hookspec
 def qunti_forms():
-    """Extra form documents: an iterable of JSON file paths, or of (form id, JSON Schema) pairs."""
+    """Extra form documents: JSON file paths (relative ones from the plugin's folder) or (form id, JSON Schema) pairs."""
 
 
 @hookspec
 def qunti_rules():
-    """Extra eligibility rule sets: an iterable of JSON file paths, or of (rule set id, document) pairs."""
+    """Extra eligibility rule sets: JSON file paths (relative ones from the plugin's folder) or (rule set id, document) pairs."""
 
 
 @hookspec

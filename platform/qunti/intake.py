@@ -12,9 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
-from qunti.db import db
+from qunti.db import db, utcnow
 from qunti.forms.models import FormVersion, Submission
 
 CHANNELS = {"online": "网上", "qr": "扫码", "station": "站点代办", "phone": "电话"}
@@ -45,15 +47,31 @@ def phone_matches(submission: Submission, phone: str) -> bool:
     return hmac.compare_digest(submission.phone_hash, phone_hash(submission.tracking_number, phone))
 
 
-def _unused_tracking_number() -> str:
-    # Checked before inserting rather than caught in a savepoint: on SQLite (pysqlite) a SAVEPOINT
-    # opened before any write is the outermost transaction and its RELEASE commits, which would
-    # store the submission even if its order then failed. Two requests drawing the same number in
-    # the same instant still fail safely on the unique constraint (nothing is acknowledged).
+_SUBMISSION = Submission.__table__
+# Built once per dialect (constructing a statement costs more than running it on this hot path). A
+# tracking number already taken inserts nothing and returns no id, so the number is drawn again with
+# no SELECT first and no error to recover from: a failed INSERT cannot simply be caught, as on
+# SQLite (pysqlite) a SAVEPOINT opened before any write is the outermost transaction and its RELEASE
+# commits, which would store the submission even if its order then failed.
+_INSERT_SUBMISSION = {
+    name: module.insert(_SUBMISSION).on_conflict_do_nothing(index_elements=[_SUBMISSION.c.tracking_number])
+    .returning(_SUBMISSION.c.id)
+    for name, module in (("postgresql", postgresql), ("sqlite", sqlite))}
+
+
+def _store_submission(values: dict[str, Any], phone: Any) -> Submission:
+    """INSERT a submission of ``values`` under a tracking number nobody has; return it, persistent."""
+    statement = _INSERT_SUBMISSION[db.session.get_bind().dialect.name]
     for _attempt in range(5):
         tracking = new_tracking_number()
-        if db.session.scalar(select(Submission.id).where(Submission.tracking_number == tracking)) is None:
-            return tracking
+        row = {**values, "tracking_number": tracking,
+               "phone_hash": phone_hash(tracking, phone) if phone else None}
+        stored = db.session.execute(statement, row).scalar()
+        if stored is not None:
+            submission = Submission(id=stored, **row)
+            make_transient_to_detached(submission)  # it holds every column just written: no SELECT
+            db.session.add(submission)
+            return submission
     raise RuntimeError("no unused tracking number after 5 draws")
 
 
@@ -71,22 +89,25 @@ def accept(version: FormVersion, answers: dict[str, Any], *, channel: str = "onl
         raise ValueError(f"unknown channel {channel!r}")
     phone = answers.get("phone")
     try:
-        tracking = _unused_tracking_number()
-        submission = Submission(
-            tracking_number=tracking, form_version_id=version.id, service_item_code=service_item_code,
-            answers=answers, channel=channel, phone_hash=phone_hash(tracking, phone) if phone else None)
-        db.session.add(submission)
+        submission = _store_submission(
+            {"form_version_id": version.id, "service_item_code": service_item_code, "answers": answers,
+             "channel": channel, "created_at": utcnow()}, phone)
         if service_item_code is not None:
             _open_order(submission, answers, station_code=station_code, filed_by=filed_by,
                         resident_user=resident_user)
+        db.session.flush()
+        stored_id, submission_number = submission.id, submission.tracking_number
         if commit:
             db.session.commit()
-        else:
-            db.session.flush()
     except BaseException:
         if commit:
             db.session.rollback()
         raise
+    if commit:
+        # A submission never changes once written: hand back the id and number it was stored with
+        # instead of letting the commit's expiry make the caller's first read SELECT the row again.
+        set_committed_value(submission, "id", stored_id)
+        set_committed_value(submission, "tracking_number", submission_number)
     return submission
 
 
@@ -95,7 +116,8 @@ def _open_order(submission: Submission, answers: dict[str, Any], *, station_code
     from qunti.menu.models import ServiceItem
     from qunti.orders.dispatch import applicant_key, route_new_order
     from qunti.orders.models import Order
-    from qunti.orders.transitions import SYSTEM, record_submission, resident_actor, staff_actor
+    from qunti.orders.transitions import (SYSTEM, insert_new_order, record_submission, resident_actor,
+                                          staff_actor)
 
     item = db.session.get(ServiceItem, submission.service_item_code)
     order = Order(
@@ -114,9 +136,8 @@ def _open_order(submission: Submission, answers: dict[str, Any], *, station_code
     else:
         actor = SYSTEM
     order.updated_by = actor.label[:60]
-    db.session.add(order)
-    # Nothing is written until routing is done: submission, order and both events go out in the
-    # one flush of perform() (one INSERT each, no UPDATE after).
-    with db.session.no_autoflush:
-        record_submission(order, actor)
-        route_new_order(order, commit=False)
+    # The order stays out of the session until routing is done; then it and both events are written
+    # at once (one INSERT for the order, one for the events, no UPDATE after).
+    events = [record_submission(order, actor)]
+    route_new_order(order, commit=False, unwritten=events)
+    insert_new_order(order, events)

@@ -43,6 +43,47 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_ATTACHMENT_BYTES", 1536 * 1024,
             "Largest attachment accepted when an order is closed (销号), in bytes. Keep it below "
             "MAX_CONTENT_LENGTH so the person sees this limit's message, not a bare 413."),
+    Setting("CARD_SIGNING_KEY", None,
+            "Signs the electronic member cards' verify links. Unset: derived from SECRET_KEY. Changing it "
+            "makes every issued card verify as 无效."),
+    Setting("CARD_VALID_YEARS", 5, "Years an electronic member card is valid from the day it is issued."),
+    Setting("MEMBER_DATA_KEY", None,
+            "Fernet key(s) encrypting members' ID numbers and phones, comma separated: the first "
+            "encrypts, all decrypt (rotate by putting a new key first). Unset: derived from SECRET_KEY."),
+    Setting("MEMBER_HASH_KEY", None,
+            "Keys the hashes that find a person by ID number or phone without decrypting. Unset: "
+            "derived from SECRET_KEY. Changing it breaks duplicate detection for stored members."),
+    Setting("JOIN_CODE_VALID_DAYS", 365, "Days a printed join / activity QR code works unless staff choose otherwise."),
+    Setting("MEMBER_PHOTO_MAX_BYTES", 512 * 1024, "Largest member card photo accepted (JPEG or PNG), in bytes."),
+    # 三基四库: the four ledgers, base statistics and the interconnection API (qunti.ledgers,
+    # qunti.stats, qunti.integration).
+    Setting("LEDGER_PAGE_SIZE", 50, "Rows per page of the ledger lists (keyset pagination)."),
+    Setting("LEDGER_SURVEY_FORMS", ["demand-survey"],
+            "Forms whose submissions (without an order) are demands in 需求收集库, beside every order."),
+    Setting("LEDGER_EXPORT_MAX_ROWS", 200_000,
+            "Most rows one CSV or XLSX export of 需求收集库 may hold; narrow the filter beyond that."),
+    Setting("DOCUMENT_MAX_BYTES", 10 * 1024 * 1024,
+            "Largest file accepted into 文字资料库 and as a 民生实事 proposal's evidence, in bytes. Upload "
+            "pages raise the request size limit to this (plus the form fields) for themselves only."),
+    Setting("QIYOU_FORM", "station-checklist-qiyou",
+            "The form of 七有 station inspections; the statistics read the latest one per station."),
+    Setting("API_RATE_LIMIT", 120,
+            "Requests one API key may make per window (fixed window counted in the database, so the "
+            "limit holds across workers and hosts). 0 turns the limit off."),
+    Setting("API_RATE_WINDOW_SECONDS", 60, "Length of the API rate-limit window, in seconds."),
+    Setting("API_PAGE_SIZE", 50, "Default page size of API and Open311 lists (a client may ask for up to 4×)."),
+    Setting("WEBHOOK_ALLOW_PRIVATE_URLS", False,
+            "Allow webhook URLs to loopback, private and link-local addresses (tests and closed networks "
+            "only: otherwise whoever registers a webhook can make the server call inside the network)."),
+    Setting("WEBHOOK_TIMEOUT_SECONDS", 10, "Seconds one webhook delivery attempt may take."),
+    Setting("WEBHOOK_MAX_ATTEMPTS", 25,
+            "Attempts before a webhook delivery is given up (with the default backoff: about a day)."),
+    Setting("WEBHOOK_BACKOFF_SECONDS", 30,
+            "Wait after the first failed attempt; it doubles after each failure up to WEBHOOK_BACKOFF_MAX_SECONDS."),
+    Setting("WEBHOOK_BACKOFF_MAX_SECONDS", 3600, "Longest wait between two attempts of one delivery."),
+    Setting("WEBHOOK_BATCH_SIZE", 10, "Deliveries one host claims at a time during `qunti tick`."),
+    Setting("WEBHOOK_TICK_BUDGET_SECONDS", 50,
+            "Seconds `qunti tick` spends delivering webhooks before it stops claiming more (run it every minute)."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -1,7 +1,7 @@
 """Wiring of the web layer: blueprints, error pages, security headers and template helpers."""
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask, g, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -35,6 +35,7 @@ def _register_blueprints(app: Flask) -> None:
 
     from qunti.accounts.auth import bp as auth_bp
     from qunti.staff import blueprints as staff_blueprints
+    from qunti.membership import blueprints as membership_blueprints
 
     app.register_blueprint(resident_bp)
     app.register_blueprint(resident_orders)
@@ -42,6 +43,23 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     for bp in staff_blueprints():
         app.register_blueprint(bp)
+    for bp in membership_blueprints():
+        app.register_blueprint(bp)
+    # Plugins: the switch page and brand activities (plugins' own pages: qunti.plugins.init_app).
+    from qunti.activities.views import bp as activities_bp
+    from qunti.plugins.views import bp as plugins_bp
+    app.register_blueprint(plugins_bp)
+    app.register_blueprint(activities_bp)
+    # 三基四库: ledgers, statistics, and the interconnection API (keys, Open311, OpenAPI, admin pages).
+    from qunti.integration import blueprints as integration_blueprints
+    from qunti.ledgers import blueprints as ledger_blueprints
+    from qunti.stats import blueprints as stats_blueprints
+    for bp in ledger_blueprints() + stats_blueprints():
+        app.register_blueprint(bp)
+    for bp, prefix, is_api in integration_blueprints():
+        if is_api:  # authenticated per request by API key, never by a browser session
+            csrf.exempt(bp)
+        app.register_blueprint(bp, url_prefix=prefix)
     for bp in (api_forms, rules_api, orders_api):
         # API clients authenticate per request, not with a browser session: no CSRF token there.
         csrf.exempt(bp)
@@ -60,9 +78,25 @@ def _register_error_pages(app: Flask) -> None:
         return render_template("error.html", status=status, message=message), status
 
 
+def _content_security_policy() -> str:
+    # No inline script or style, except what carries this request's nonce, and the few exact inline
+    # handlers a page lists by hash: Flask-Admin's pages ask for both (qunti.admin.base.csp_nonce,
+    # qunti.admin.model_views.allow_inline_handlers); every other page gets neither.
+    nonce = g.get("csp_nonce")
+    inline = f" 'nonce-{nonce}'" if nonce else ""
+    hashes = sorted(g.get("csp_hashes", ()))
+    handlers = (" 'unsafe-hashes' " + " ".join(f"'{h}'" for h in hashes)) if hashes else ""
+    return ("default-src 'self'; img-src 'self' data:; "
+            f"style-src 'self'{inline}; script-src 'self'{inline}{handlers}; "
+            "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+
+
 def init_app(app: Flask) -> None:
+    from qunti.admin import setup as admin_setup
+
     api_errors.init_app(app)
     _register_blueprints(app)
+    admin_setup.init_app(app)
     _register_error_pages(app)
     app.jinja_env.filters.update(
         mask_phone=masking.mask_phone, mask_name=masking.mask_name, mask_id=masking.mask_id_number)
@@ -70,11 +104,7 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _security_headers(response):
-        # No inline script anywhere, so a strict policy costs nothing and stops injected script.
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+        response.headers.setdefault("Content-Security-Policy", _content_security_policy())
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response

@@ -9,17 +9,17 @@ from qunti.api.body import json_object
 from qunti.api.errors import ApiError
 from qunti.db import db
 from qunti.forms.models import Form
-from qunti.forms.registry import compiled_version, current_version, version_schema
-from qunti.menu.queries import is_public_form, item_for_form
+from qunti.forms.registry import compiled_version, version_schema
+from qunti.menu.queries import is_public_form, public_form
 
 bp = Blueprint("api_forms", __name__)
 
 
-def _public_version(form_id: str):
-    version = current_version(form_id)
-    if version is None or not is_public_form(form_id):
+def _public_form(form_id: str):
+    found = public_form(form_id)
+    if found is None:
         raise ApiError(404, f"没有编号为 '{form_id}' 的表单")
-    return version
+    return found
 
 
 @bp.get("/forms")
@@ -32,21 +32,19 @@ def list_forms():
 
 @bp.get("/forms/<form_id>")
 def get_form(form_id: str):
-    version = _public_version(form_id)
+    version, _item = _public_form(form_id)
     return jsonify({"id": form_id, "version": version.number, "digest": version.digest,
                     "schema": version_schema(version)})
 
 
 @bp.post("/forms/<form_id>/submissions")
 def submit(form_id: str):
-    version = _public_version(form_id)
+    version, item = _public_form(form_id)
     answers = json_object()
     compiled = compiled_version(version)
-    errors = compiled.check(answers)
+    answers, errors = compiled.judge(answers)
     if errors:
         return jsonify({"errors": [{"path": e.path, "message": e.message} for e in errors]}), 422
-    item = item_for_form(form_id)
-    submission = intake.accept(version, compiled.prune_hidden(answers),
-                               service_item_code=item.code if item else None)
+    submission = intake.accept(version, answers, service_item_code=item.code if item else None)
     body = {"id": submission.id, "trackingNumber": submission.tracking_number, "formVersion": version.number}
     return jsonify(body), 201, {"Location": url_for("resident.track", number=submission.tracking_number)}

@@ -261,8 +261,14 @@ class CompiledForm:
     def check(self, answers: Any) -> list[FieldError]:
         """Errors in JSON ``answers`` (for the JSON API): hidden fields are dropped first, exactly
         as a submitted form's are, and the messages are the same."""
+        return self.judge(answers)[1]
+
+    def judge(self, answers: Any) -> tuple[Any, list[FieldError]]:
+        """``prune_hidden(answers)`` and ``check(answers)`` at once, running the visibility rules
+        once: what to store if there are no errors, and the errors."""
         hidden = self._hidden(answers)
-        return [item.error for item in self._errors(self._prune(answers, self.tree, hidden), hidden)]
+        pruned = self._prune(answers, self.tree, hidden)
+        return pruned, [item.error for item in self._errors(pruned, hidden)]
 
     def _errors(self, answers: Any, hidden: frozenset[Node]) -> list[Located]:
         located = field_errors(self.validator.iter_errors(answers), self.tree)

@@ -108,8 +108,53 @@ def _multiple_of(validator: Validator, step: Any, instance: Any, schema: Any):
         yield ValidationError(f"{instance!r} is not a multiple of {step}")
 
 
+# Where a subschema can sit: the keywords whose value is one, a list of them, or a map of them.
+_ONE = frozenset({"additionalItems", "additionalProperties", "contains", "else", "if", "items", "not",
+                  "propertyNames", "then", "unevaluatedItems", "unevaluatedProperties"})
+_LIST = frozenset({"allOf", "anyOf", "items", "oneOf", "prefixItems"})
+_MAP = frozenset({"$defs", "definitions", "dependentSchemas", "patternProperties", "properties"})
+_OPTION_KEYS = frozenset({"const", "title", "description"})  # an option: a value and words for people
+
+
+def _choices_as_enum(schema: Any) -> Any:
+    """``schema`` with each list of options (a ``oneOf`` of distinct string ``const``s, each with
+    its title) written as the ``enum`` it means, in the same place. jsonschema accepts exactly the
+    same answers and the message is the same (不在可选范围内), but it no longer validates every
+    option as a subschema, raising an error for each one the answer is not."""
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _LIST and isinstance(value, list):
+            value = [_choices_as_enum(v) for v in value]
+        elif key in _ONE:
+            value = _choices_as_enum(value)
+        elif key in _MAP and isinstance(value, dict):
+            value = {name: _choices_as_enum(v) for name, v in value.items()}
+        if key == "oneOf" and "enum" not in schema and _string_options(value):
+            key, value = "enum", [option["const"] for option in value]
+        out[key] = value
+    return out
+
+
+def _string_options(options: Any) -> bool:
+    if not isinstance(options, list) or not options or not all(
+            isinstance(o, dict) and isinstance(o.get("const"), str) and set(o) <= _OPTION_KEYS for o in options):
+        return False
+    return len({o["const"] for o in options}) == len(options)  # a duplicate makes oneOf refuse it
+
+
+def _refers_into_choices(schema: Any) -> bool:
+    # A $ref to "#/…/oneOf/0" would lose its target; such a schema is validated as written.
+    if isinstance(schema, dict):
+        return any((k == "$ref" and isinstance(v, str) and "oneOf" in v) or _refers_into_choices(v)
+                   for k, v in schema.items())
+    return isinstance(schema, list) and any(_refers_into_choices(v) for v in schema)
+
+
 def make_validator(schema: dict[str, Any]) -> Validator:
     """The validator of one form version (the draft its ``$schema`` names; 2020-12 by default)."""
     base = validator_for(schema, default=Draft202012Validator)
     cls = extend(base, {"multipleOf": _multiple_of})
-    return cls(schema, format_checker=FORMAT_CHECKER)
+    judged = schema if _refers_into_choices(schema) else _choices_as_enum(schema)
+    return cls(judged, format_checker=FORMAT_CHECKER)

@@ -39,7 +39,34 @@ def item_for_form(form_id: str) -> ServiceItem | None:
 
 def is_public_form(form_id: str) -> bool:
     """Residents (and API clients on their behalf) may submit this form."""
-    return form_id == SURVEY_FORM or item_for_form(form_id) is not None
+    return _public(form_id, item_for_form(form_id))
+
+
+def _public(form_id: str, item: ServiceItem | None) -> bool:
+    from qunti import plugins
+    owner = plugins.form_owner(form_id)
+    if owner is not None:  # a plugin's form: public exactly while the plugin is enabled
+        return plugins.is_enabled(owner)
+    return form_id == SURVEY_FORM or item is not None
+
+
+# Built once, like _ORDERABLE below: the current version of a form and the item that offers it (the
+# enabled one first in the menu, as item_for_form), for the submit API.
+_PUBLIC_FORM = (
+    select(FormVersion.id, FormVersion.form_id, FormVersion.number, FormVersion.digest, ServiceItem)
+    .join(Form, Form.current_version_id == FormVersion.id)
+    .outerjoin(ServiceItem, (ServiceItem.form_id == Form.id) & ServiceItem.enabled.is_(True))
+    .where(Form.id == bindparam("form_id"))
+    .order_by(ServiceItem.position).limit(1))
+
+
+def public_form(form_id: str) -> tuple[VersionRef, ServiceItem | None] | None:
+    """The current version of a form residents may submit and its service item (None for the
+    demand survey), read in one query; None when there is no such public form."""
+    row = db.session.execute(_PUBLIC_FORM, {"form_id": form_id}).first()
+    if row is None or not _public(form_id, row[4]):
+        return None
+    return VersionRef(*row[:4]), row[4]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from qunti.db import db
 from qunti.definitions import DefinitionError, pointer, read_json
@@ -88,9 +88,13 @@ def today() -> date:
     return datetime.now(zone).date()
 
 
+# Built once: on the dispatch path (every order routed) constructing it cost more than running it.
+_EXCEPTIONS = select(CalendarDay.day, CalendarDay.is_workday).where(
+    CalendarDay.day >= bindparam("first"), CalendarDay.day <= bindparam("last"))
+
+
 def _exceptions(first: date, last: date) -> dict[date, bool]:
-    rows = db.session.execute(select(CalendarDay.day, CalendarDay.is_workday).where(
-        CalendarDay.day >= first, CalendarDay.day <= last))
+    rows = db.session.execute(_EXCEPTIONS, {"first": first, "last": last})
     return {day: workday for day, workday in rows}
 
 

@@ -13,9 +13,10 @@ from qunti.db import db
 from qunti.directory.models import Station, Unit
 from qunti.forms.models import Submission
 from qunti.menu.models import ServiceItem
-from qunti.orders.models import Order
+from qunti.orders.models import Order, OrderEvent
 from qunti.orders.transitions import OPEN_STATES, SYSTEM, perform
 from qunti.rules.context import CHANNELS, ORGANIZATIONS
+from qunti.rules.published import current_ruleset
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +101,15 @@ def _usable(unit_code: Any) -> Unit | None:
     return unit if unit is not None and unit.active and unit.kind != "meeting" else None
 
 
-def route_new_order(order: Order, *, commit: bool = False) -> Order:
+def route_new_order(order: Order, *, commit: bool = False,
+                    unwritten: list[OrderEvent] | None = None) -> Order:
     """Evaluate the dispatch rules for a new order in state ``submitted``, keep the
     suggestion, and dispatch it (mode auto) or queue it for the joint meeting (mode manual).
+    ``unwritten``: the order is not stored yet, see :func:`~qunti.orders.transitions.perform`.
 
     A rule problem never loses an order: it goes to the manual queue with the problem noted.
     """
-    ruleset = current_app.extensions["qunti"].rulesets[RULESET]
+    ruleset = current_ruleset(RULESET)
     item = db.session.get(ServiceItem, order.service_item_code)
     default_days = item.time_limit_days if item is not None else order.time_limit_days
     try:
@@ -118,7 +121,7 @@ def route_new_order(order: Order, *, commit: bool = False) -> Order:
         order.suggestion = {"ruleset": RULESET, "digest": ruleset.digest, "row": None,
                             "route": {"class": None, "unit": None, "mode": "manual"}, "error": str(exc)}
         order.ruleset_digest, order.time_limit_days = ruleset.digest, default_days
-        return perform(order, "queue", SYSTEM, commit=commit)
+        return perform(order, "queue", SYSTEM, commit=commit, unwritten=unwritten)
     route = dict(decision.route)
     order.suggestion = {"ruleset": decision.ruleset_id, "digest": decision.ruleset_digest,
                         "row": {"id": decision.row_id, "title": decision.row_title},
@@ -128,4 +131,5 @@ def route_new_order(order: Order, *, commit: bool = False) -> Order:
     # An admin may have switched a unit off after the rules were written: then a person decides.
     # ``unit`` is held on purpose: the session's identity map is weak, and perform() reads it again.
     unit = _usable(route.get("unit")) if route.get("mode") == "auto" and route.get("class") is not None else None
-    return perform(order, "dispatch" if unit is not None else "queue", SYSTEM, commit=commit)
+    return perform(order, "dispatch" if unit is not None else "queue", SYSTEM, commit=commit,
+                   unwritten=unwritten)

@@ -62,6 +62,11 @@ def current_rating(order: Order) -> dict[str, Any] | None:
             "comment": rating.comment, "at": _iso(rating.created_at)}
 
 
+def _problem(order: Order) -> dict[str, Any] | None:
+    from qunti.ledgers.problems import problem_for_order  # 问题清单库; imported late, it reads staff pages
+    return problem_for_order(order.id)
+
+
 def order_json(order: Order, audience: str, actor: Actor | None = None) -> dict[str, Any]:
     item = db.session.get(ServiceItem, order.service_item_code)
     body: dict[str, Any] = {
@@ -93,7 +98,7 @@ def order_json(order: Order, audience: str, actor: Actor | None = None) -> dict[
             community=order.community, applicantCategory=order.applicant_category,
             stationCode=order.station_code, suggestion=order.suggestion, ruleRowId=order.rule_row_id,
             rulesetDigest=order.ruleset_digest, plan=order.plan, updatedBy=order.updated_by,
-            answers=order.submission.answers)
+            answers=order.submission.answers, problem=_problem(order))
     elif order.plan:
         # 五定 names staff; the resident sees what will be done and by when.
         body["plan"] = {"goal": order.plan.get("goal"), "deadline": order.plan.get("deadline")}

@@ -17,13 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import insert
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.datastructures import FileStorage
 
 from qunti.accounts.models import ROLES, User
 from qunti.db import db, utcnow
 from qunti.directory.models import Unit
+from qunti.integration import webhooks
 from qunti.orders import calendar
 from qunti.orders.models import Order, OrderEvent, Rating
 from qunti.rules.ruleset import ROUTE_UNIT_KINDS
@@ -56,7 +60,7 @@ ATTACHMENT_TYPES = {  # extension -> the file's first bytes
 }
 STAFF_ROLES = frozenset({"dispatcher", "handler"})
 # Argument names of perform() itself; no transition may use them as parameters.
-RESERVED_PARAMS = frozenset({"order", "action", "actor", "expected_version", "commit"})
+RESERVED_PARAMS = frozenset({"order", "action", "actor", "expected_version", "commit", "unwritten"})
 
 
 class TransitionError(Exception):
@@ -506,7 +510,7 @@ def _conflict(order: Order) -> Conflict:
 def _event(step: Step, transition: Transition, from_state: str | None) -> OrderEvent:
     order, actor = step.order, step.actor
     data = {"by": actor.public_label or actor.label, **step.data}
-    # Through the relationship, so a new order and its first events go out in one flush.
+    # Through the relationship: also right for a new order that has no id yet (insert_new_order).
     return OrderEvent(
         order=order, at=utcnow(), action=transition.action, from_state=from_state, to_state=order.state,
         actor_user_id=actor.user.id if actor.user is not None else None, actor_label=actor.label[:60],
@@ -516,12 +520,42 @@ def _event(step: Step, transition: Transition, from_state: str | None) -> OrderE
 
 
 def record_submission(order: Order, actor: Actor) -> OrderEvent:
-    """Append the 点单 event of a new order; used by intake only."""
+    """The 点单 event of a new order, written with it by :func:`insert_new_order`; used by intake only."""
     step = Step(order=order, actor=actor, params={}, today=calendar.today(),
                 data={"channel": order.channel, "serviceItem": order.service_item_code})
-    event = _event(step, TRANSITIONS["submit"], None)
-    db.session.add(event)
-    return event
+    return _event(step, TRANSITIONS["submit"], None)
+
+
+_ORDER, _EVENT = Order.__table__, OrderEvent.__table__
+# Built once: they run for every submission. The events' ids come back in the order given, so the
+# 点单 event keeps the smaller id (Order.events is ordered by id).
+_INSERT_ORDER = insert(_ORDER).returning(_ORDER.c.id)
+_INSERT_EVENTS = insert(_EVENT).returning(_EVENT.c.id, sort_by_parameter_order=True)
+
+
+def _columns(row: Any) -> dict[str, Any]:
+    """The column values set on a model object not yet stored (Core adds the columns' defaults)."""
+    state = sa_inspect(row)
+    return {prop.columns[0].key: state.dict[prop.key] for prop in state.mapper.column_attrs
+            if prop.key in state.dict}
+
+
+def insert_new_order(order: Order, events: list[OrderEvent]) -> None:
+    """Write a new order (its submission is stored already) and its first events in the caller's
+    transaction: one INSERT for the order, one for the events, never an UPDATE. Core statements, not
+    a unit-of-work flush, which cost a third of a whole submission; then the objects join the session
+    as the stored rows they are. Used by intake only, after :func:`record_submission` and
+    ``perform(..., unwritten=events)``."""
+    order.submission_id = order.submission.id
+    order.id = db.session.execute(_INSERT_ORDER, _columns(order)).scalar_one()
+    ids = db.session.execute(_INSERT_EVENTS, [{**_columns(e), "order_id": order.id} for e in events]).scalars()
+    for event, event_id in zip(events, ids, strict=True):
+        event.id, event.order_id = event_id, order.id
+    for row in (order, *events):
+        make_transient_to_detached(row)  # columns not set here (defaults) load when first read
+        db.session.add(row)
+    for event in events:
+        webhooks.enqueue(order, event)  # the outbox rows go out in this same transaction
 
 
 def _undo(step: Step, *, rollback: bool = False) -> None:
@@ -532,14 +566,18 @@ def _undo(step: Step, *, rollback: bool = False) -> None:
 
 
 def perform(order: Order, action: str, actor: Actor, *, expected_version: int | None = None,
-            commit: bool = True, **params: Any) -> Order:
+            commit: bool = True, unwritten: list[OrderEvent] | None = None, **params: Any) -> Order:
     """Run ``action`` on ``order`` as ``actor``: check, change, append one event, commit.
 
     Raises Forbidden (wrong role, unit or owner), Conflict (wrong state, or the order changed since
     ``expected_version`` / since it was loaded) or InvalidInput (bad or missing parameters). On any
     error nothing is changed. ``commit=False`` leaves the commit to the caller (intake runs the
-    first dispatch inside the submission's transaction).
+    first dispatch inside the submission's transaction). ``unwritten`` is for a new order that is not
+    stored yet (intake): the event is appended to it, and the caller writes the order and its events
+    together with :func:`insert_new_order`.
     """
+    if unwritten is not None and commit:
+        raise ValueError("a new order is committed by its caller, after insert_new_order()")
     transition = TRANSITIONS.get(action)
     if transition is None or transition.effect is None:
         raise InvalidInput(f"没有“{action}”这个操作。")
@@ -565,8 +603,13 @@ def perform(order: Order, action: str, actor: Actor, *, expected_version: int | 
         if transition.target is not None:
             order.state = transition.target
         order.updated_by = actor.label[:60]
-        db.session.add(_event(step, transition, from_state))
-        db.session.flush()  # the UPDATE checks lock_version here
+        event = _event(step, transition, from_state)
+        if unwritten is not None:
+            unwritten.append(event)  # nothing is stored yet, so there is no UPDATE to check either
+        else:
+            db.session.add(event)
+            webhooks.enqueue(order, event)  # the outbox row goes out in this same transaction
+            db.session.flush()  # the UPDATE checks lock_version here
         if commit:
             db.session.commit()
     except TransitionError:

@@ -175,17 +175,22 @@ def _guard(plugin_id: str) -> None:
         abort(404)
 
 
+# Blueprints whose routes name a form (``<form_id>``) for residents and API clients: there a disabled
+# plugin's form is 404. Staff pages (the admin console's form editor) keep reaching it: data is kept.
+PUBLIC_FORM_BLUEPRINTS = frozenset({"api_forms", "forms"})
+
+
 def _hide_disabled_forms() -> None:
-    # Any page or API route that names a form (``<form_id>``) 404s for a disabled plugin's form.
-    args = request.view_args or {}
-    form_id = args.get("form_id")
+    if request.blueprint not in PUBLIC_FORM_BLUEPRINTS:
+        return
+    form_id = (request.view_args or {}).get("form_id")
     if isinstance(form_id, str) and form_hidden(form_id):
         abort(404)
 
 
 def init_app(app: Flask) -> None:
     """Mount enabled-or-not plugin blueprints under /p/<plugin id> with their guard, hide disabled
-    plugins' forms on every route, and give templates the menu and admin links."""
+    plugins' forms from the public form routes, and give templates the menu and admin links."""
     from qunti.definitions import DefinitionError
 
     plugins = app.extensions["qunti"].catalog.plugins

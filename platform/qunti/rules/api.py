@@ -1,10 +1,11 @@
-"""JSON API over the loaded rule sets: try an order context on a rule set and see where and why it routes."""
+"""JSON API over the running rule sets (published in the admin console, else the files): try an order context on a rule set and see where and why it routes."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
 from qunti.api.body import json_object
 from qunti.api.errors import ApiError
+from qunti.rules.published import current_ruleset
 from qunti.rules.ruleset import context_problem
 
 rules_api = Blueprint("rules_api", __name__)
@@ -17,7 +18,7 @@ MAX_BODY = 64 * 1024
 @rules_api.post("/rules/<ruleset_id>/evaluate")
 def evaluate(ruleset_id: str):
     """Body ``{"context": {...}}`` -> the matched row, its route and the reason, with the rule set's digest."""
-    ruleset = current_app.extensions["qunti"].rulesets.get(ruleset_id)
+    ruleset = current_ruleset(ruleset_id)
     if ruleset is None:
         raise ApiError(404, f"没有编号为 '{ruleset_id}' 的规则集")
     body = json_object(MAX_BODY)
