@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import _util
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 ROOT = _util.ROOT
@@ -199,7 +199,8 @@ def fill(db, n: int) -> dict[str, float]:
                                f"(SELECT coalesce(max(id), 1) FROM {table}))"))
     began = time.perf_counter()
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-        c.execute(text("ANALYZE"))
+        # What autovacuum does in production: statistics, and the visibility map index-only scans need.
+        c.execute(text("VACUUM ANALYZE" if dialect == "postgresql" else "ANALYZE"))
     timings["analyze"] = time.perf_counter() - began
     return timings
 

@@ -106,7 +106,8 @@ def test_a_system_admin_sees_every_form(browser, ctx):
 def test_an_organization_admin_edits_only_its_own_items_and_brand_forms(app, ctx):
     client = signed_in(app, make_user("org_admin", organization="union"))
     html = text_of(client.get(f"{BASE}/"))
-    listed = {a["href"].split("/")[3] for a in elements(html, "a") if re.fullmatch(rf"{BASE}/[a-z0-9-]+/", a.get("href", ""))}
+    links = [a.get("href", "") for a in elements(html, "a")]
+    listed = {href.split("/")[3] for href in links if re.fullmatch(rf"{BASE}/[a-z0-9-]+/", href)}
     # Union items (S05 S06 S11) and the forms of the union's brand plugin; no joint, women or league form.
     assert {"legal-consultation", "skills-training", "rights-protection"} <= listed
     assert {"union-legal-aid", "union-four-seasons-aid"} <= listed
@@ -186,7 +187,8 @@ def test_publishing_the_same_content_makes_no_version(browser, ctx):
     ('{\n  "title": "法律咨询",\n  "type": "object",,\n}', "/", "不是有效的 JSON（第 3 行第 20 列"),
     ("[1, 2]", "/", "表单必须是一个 JSON 对象"),
 ])
-def test_broken_json_is_refused_with_where_and_the_running_version_keeps_serving(browser, app, ctx, text, where, reason):
+def test_broken_json_is_refused_with_where_and_the_running_version_keeps_serving(browser, app, ctx, text, where,
+                                                                                 reason):
     response = json_post(browser, text, "publish")
     assert response.status_code == 422
     html = text_of(response)
@@ -236,7 +238,8 @@ def test_a_stale_edit_is_refused_instead_of_overwriting(app, ctx):
     page_b = text_of(b.get(f"{BASE}/{FORM}/edit"))
     mine = edited(lambda s: s["properties"]["name"].update(title="甲改的标题"))
     theirs = edited(lambda s: s["properties"]["name"].update(title="乙改的标题"))
-    assert a.post(f"{BASE}/{FORM}/edit", data=browser_post(page_a, {"schema": mine}, action="publish")).status_code == 302
+    published = a.post(f"{BASE}/{FORM}/edit", data=browser_post(page_a, {"schema": mine}, action="publish"))
+    assert published.status_code == 302
     refused = b.post(f"{BASE}/{FORM}/edit", data=browser_post(page_b, {"schema": theirs}, action="publish"))
     assert refused.status_code == 409
     html = text_of(refused)
@@ -250,6 +253,15 @@ def test_a_stale_edit_is_refused_instead_of_overwriting(app, ctx):
     late = b.post(f"{BASE}/{FORM}/versions/1/rollback", data={"base_version": 2}, follow_redirects=True)
     assert "该表单已被" in text_of(late) and "（第 3 版）" in text_of(late)
     assert [v.number for v in versions()] == [1, 2, 3]
+
+
+def test_an_edit_without_its_starting_version_is_refused(browser, ctx):
+    html = text_of(browser.get(f"{BASE}/{FORM}/edit"))
+    posted = browser_post(html, {"schema": edited(lambda s: s.update(title="新标题"))}, action="publish")
+    posted.poplist("base_version")
+    response = browser.post(f"{BASE}/{FORM}/edit", data=posted)
+    assert response.status_code == 409 and "请在最新版本上修改" in text_of(response)
+    assert len(versions()) == 1
 
 
 def test_the_stale_check_also_holds_when_the_simple_editor_publishes(app, ctx):
@@ -407,6 +419,16 @@ def test_edit_titles_help_required_choices_and_length_in_place(browser, app, ctx
     assert simple(browser, html=text_of(response), op="publish").status_code == 302
     resident = text_of(app.test_client().get(f"/services/{ITEM}"))
     assert "申请人姓名" in resident and "与身份证一致" in resident and "其他问题" in resident
+
+
+def test_a_bad_row_edit_is_refused_and_its_field_stays_open(browser, ctx):
+    response = simple(browser, {"f-phone-title": " ", "f-name-maxlength": "0"}, op="publish")
+    assert response.status_code == 422
+    html = text_of(response)
+    assert "字段 <code>name</code>：最大长度应为 1 到 10000 之间的整数" in html
+    assert "open" in one(html, "details", id="field-name")
+    assert one(html, "input", name="f-phone-title")["value"] == " "
+    assert len(versions()) == 1
 
 
 def test_unticking_required_and_clearing_help(browser, ctx):

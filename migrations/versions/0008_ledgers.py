@@ -159,7 +159,9 @@ def upgrade():
         batch_op.create_index('ix_submission_item_created', ['service_item_code', 'created_at', 'id'], unique=False)
 
     with op.batch_alter_table('service_order', schema=None) as batch_op:
-        batch_op.create_index('ix_service_order_created_id', ['created_at', 'id'], unique=False)
+        batch_op.create_index('ix_service_order_created_id', ['created_at', 'id'], unique=False, postgresql_include=[
+            'service_item_code', 'station_code', 'unit_code', 'round', 'accept_by', 'accepted_at', 'deadline',
+            'completed_at'])
         batch_op.create_index('ix_service_order_item_created', ['service_item_code', 'created_at', 'id'],
                               unique=False)
         batch_op.create_index('ix_service_order_station_created', ['station_code', 'created_at', 'id'], unique=False)

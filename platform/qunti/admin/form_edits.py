@@ -51,9 +51,9 @@ def order(schema: dict[str, Any]) -> list[str]:
     return head + [k for k in props if k not in head]
 
 
-def rows(schema: dict[str, Any]) -> list[FieldRow]:
-    """The top-level fields of a (checked) form document."""
-    root = build_tree(schema, "")
+def rows(schema: dict[str, Any], root: Node | None = None) -> list[FieldRow]:
+    """The top-level fields of a form document (``root``: its tree, if already built)."""
+    root = root if root is not None else build_tree(schema, "")
     return [_row(schema["properties"][node.key], node) for node in root.children]
 
 
@@ -153,33 +153,48 @@ def move_field(schema: dict[str, Any], key: str, step: int) -> dict[str, Any]:
     return doc
 
 
-def update_field(schema: dict[str, Any], key: str, *, title: str, help: str, required: bool,
-                 max_length: str | None = None, choices: str | None = None) -> dict[str, Any]:
-    """Field ``key`` with what the simple editor shows changed; unchanged values are left as
-    written (a description used as help stays a description). ``None`` leaves that part alone."""
-    _field(schema, key)
-    node = next(n for n in build_tree(schema, "").children if n.key == key)
-    row = _row(schema["properties"][key], node)
+@dataclass(frozen=True)
+class RowEdit:
+    """What was typed into one field's row; ``None`` where the row has no such input."""
+
+    title: str
+    help: str
+    required: bool
+    max_length: str | None = None
+    choices: str | None = None
+
+
+def edit_rows(schema: dict[str, Any], edits: dict[str, RowEdit]) -> dict[str, Any]:
+    """The form with what was typed into each field's row; a value equal to the one shown is left
+    as written (a description used as help stays a description). The tree is built once."""
+    nodes = {node.key: node for node in build_tree(schema, "").children}
     doc = copy.deepcopy(schema)
-    raw = doc["properties"][key]
-    try:
-        if title.strip() != row.title:
-            raw["title"] = _title(title)
-        if help.strip() != row.help:
-            if "x-ui" not in raw and node.ui:
-                raw["x-ui"] = dict(node.ui)     # x-ui from a $ref: keep its other hints
-            _set_help(raw, help, clear_description=True)
-        if required != row.required:
-            _set_required(doc, key, raw, required)
-        if max_length is not None and row.max_length is not None and max_length.strip() != row.max_length:
-            _set_max_length(raw, max_length, minimum=node.schema.get("minLength"))
-        if choices is not None and row.choices is not None and _lines(choices) != row.choices.splitlines():
-            home = _options_home(raw, node)
-            assert home is not None
-            _set_choices(home, raw, choices, node)
-    except EditError as exc:
-        raise EditError(exc.message, key) from None
+    for key, edit in edits.items():
+        if key not in nodes:
+            raise EditError(f"没有字段 '{key}'（可能已被删除），请刷新页面")
+        try:
+            _edit_row(doc, key, nodes[key], _row(schema["properties"][key], nodes[key]), edit)
+        except EditError as exc:
+            raise EditError(exc.message, key) from None
     return doc
+
+
+def _edit_row(doc: dict[str, Any], key: str, node: Node, row: FieldRow, edit: RowEdit) -> None:
+    raw = doc["properties"][key]
+    if " ".join(edit.title.split()) != row.title:
+        raw["title"] = _title(edit.title)
+    if edit.help.strip() != row.help:
+        if "x-ui" not in raw and node.ui:
+            raw["x-ui"] = dict(node.ui)     # x-ui from a $ref: keep its other hints
+        _set_help(raw, edit.help, clear_description=True)
+    if edit.required != row.required:
+        _set_required(doc, key, raw, edit.required)
+    if edit.max_length is not None and row.max_length is not None and edit.max_length.strip() != row.max_length:
+        _set_max_length(raw, edit.max_length, minimum=node.schema.get("minLength"))
+    if edit.choices is not None and row.choices is not None and _lines(edit.choices) != row.choices.splitlines():
+        home = _options_home(raw, node)
+        assert home is not None
+        _set_choices(home, raw, edit.choices, node)
 
 
 # -- helpers ----------------------------------------------------------------------------------------

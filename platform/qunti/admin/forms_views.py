@@ -27,7 +27,7 @@ from qunti.admin.diff import field_summary, line_diff
 from qunti.admin.form_publish import Refused, Unchanged, author, authors, check_form, check_with_rules, publish
 from qunti.catalog import state
 from qunti.db import db
-from qunti.definitions import DefinitionError, parse_json
+from qunti.definitions import DefinitionError, digest, parse_json
 from qunti.definitions_io import dump_form
 from qunti.forms.compiler import CompiledForm
 from qunti.forms.models import Form, FormVersion
@@ -96,6 +96,13 @@ def _preview(compiled: CompiledForm | None, form_id: str) -> str | None:
         return None
     return render_template("admin/forms/preview.html", compiled=compiled, item=item_for_form(form_id),
                            form=compiled.bind(meta={"csrf": False}))
+
+
+def _compiled(form_id: str, schema: dict[str, Any]) -> CompiledForm | None:
+    try:
+        return check_form(form_id, schema, _source(form_id))
+    except DefinitionError:
+        return None
 
 
 def _base(value: Any) -> int:
@@ -285,15 +292,16 @@ class FormsView(RoleView):
         base = _base(request.form.get("base_version"))
         note = request.form.get("note", "").strip()
         try:
+            # The page's own copy of the work so far; checked in full once edited, below.
             draft = json.loads(request.form.get("draft", ""))
-            compiled = check_form(form.id, draft, _source(form.id))
+            rows = form_edits.rows(draft)
         except (ValueError, DefinitionError):
-            # The draft is the page's own hidden copy: only a tampered or truncated page gets here.
+            # Only a tampered or truncated page gets here.
             return self._simple(form, current, current.schema, current.number, compiled_version(current),
                                 refused="页面内容不完整，已重新打开当前版本，请重新修改。"), 400
         op, _, key = request.form.get("op", "apply").partition(":")
         try:
-            edited = _row_edits(draft, request.form)
+            edited = _row_edits(draft, rows, request.form)
             if op == "add":
                 edited = form_edits.add_field(
                     edited, request.form.get("new_key", ""), request.form.get("new_title", ""),
@@ -305,12 +313,11 @@ class FormsView(RoleView):
             elif op in ("up", "down"):
                 edited = form_edits.move_field(edited, key, -1 if op == "up" else 1)
             new_compiled = check_with_rules(form.id, edited, _source(form.id))
-        except form_edits.EditError as exc:
-            return self._simple(form, current, draft, base, compiled, note=note, posted=request.form,
-                                edit_error=exc), 422
-        except DefinitionError as exc:
-            return self._simple(form, current, draft, base, compiled, note=note, posted=request.form,
-                                problem=exc), 422
+        except (form_edits.EditError, DefinitionError) as exc:
+            # Keep the work so far and everything typed; show the draft's preview.
+            kind = "edit_error" if isinstance(exc, form_edits.EditError) else "problem"
+            return self._simple(form, current, draft, base, _compiled(form.id, draft), note=note,
+                                posted=request.form, **{kind: exc}), 422
         if op == "publish":
             try:
                 version = publish(form, edited, base_number=base, note=note or "管理后台编辑（简单编辑器）",
@@ -325,30 +332,29 @@ class FormsView(RoleView):
         return self._simple(form, current, edited, base, new_compiled, note=note, focus=focus)
 
     def _simple(self, form: Form, current: FormVersion, draft: dict[str, Any], base: int | None,
-                compiled: CompiledForm, **page: Any):
-        from qunti.definitions import digest
-
+                compiled: CompiledForm | None, **page: Any):
         page.setdefault("note", "")
         page.setdefault("posted", {})
         page.setdefault("focus", "")
         return self.render("admin/forms/fields.html", form=form, current=current, base=base,
-                           draft=json.dumps(draft, ensure_ascii=False), rows=form_edits.rows(draft),
+                           draft=json.dumps(draft, ensure_ascii=False),
+                           rows=form_edits.rows(draft, compiled.tree if compiled is not None else None),
                            types=form_edits.TYPES, changed=digest(draft) != current.digest,
                            preview=_preview(compiled, form.id), **page)
 
 
-def _row_edits(draft: dict[str, Any], posted: Any) -> dict[str, Any]:
+def _row_edits(draft: dict[str, Any], rows: list[form_edits.FieldRow], posted: Any) -> dict[str, Any]:
     """Apply what was typed into each field's row (every button press keeps what was typed)."""
-    for row in form_edits.rows(draft):
+    edits = {}
+    for row in rows:
         name = f"f-{row.key}-"
-        if name + "title" not in posted:
-            continue
-        draft = form_edits.update_field(
-            draft, row.key, title=posted[name + "title"], help=posted.get(name + "help", row.help),
-            required=name + "required" in posted,
-            max_length=posted.get(name + "maxlength") if row.max_length is not None else None,
-            choices=posted.get(name + "choices") if row.choices is not None else None)
-    return draft
+        if name + "title" in posted:
+            edits[row.key] = form_edits.RowEdit(
+                title=posted[name + "title"], help=posted.get(name + "help", row.help),
+                required=name + "required" in posted,
+                max_length=posted.get(name + "maxlength") if row.max_length is not None else None,
+                choices=posted.get(name + "choices") if row.choices is not None else None)
+    return form_edits.edit_rows(draft, edits)
 
 
 def views() -> list[BaseView]:

@@ -34,6 +34,7 @@ from qunti.resident.views import _remember
 bp = Blueprint("membership", __name__, cli_group="membership")
 
 MEMBERS = "member_ids"  # member ids this browser proved, in the session
+CARD_CACHE = "private, max-age=60, stale-while-revalidate=604800"
 PHOTO_TYPES = {b"\xff\xd8\xff": ("jpg", "image/jpeg"), b"\x89PNG\r\n\x1a\n": ("png", "image/png")}
 
 
@@ -252,8 +253,10 @@ def card():
     life = member_life_posts([view["membership"].organization_code for p in people for view in p["cards"]])
     response = Response(render_template("membership/card.html", people=people, words=MEMBER_WORDS, kinds=KINDS,
                                         life=life))
-    # Kept on the phone for a day, so the card still opens without a signal; private: never a shared cache.
-    response.headers["Cache-Control"] = "private, max-age=86400"
+    # Kept on the phone for a week: without a signal the stored page still opens; with one, a page
+    # older than a minute is refreshed behind the scenes. Private: never in a shared cache. (What a
+    # card is worth is always what the verify page says, read from the database on each scan.)
+    response.headers["Cache-Control"] = CARD_CACHE
     response.headers["Vary"] = "Cookie"
     return response
 
@@ -271,7 +274,7 @@ def card_image(membership_id: int):
                          verify_url=url_for(".verify", token=cards.card_token(card), _external=True),
                          photo=_photo(member))
     response = Response(svg, mimetype="image/svg+xml")
-    response.headers["Cache-Control"] = "private, max-age=86400"
+    response.headers["Cache-Control"] = CARD_CACHE
     if request.args.get("download"):
         response.headers["Content-Disposition"] = f'attachment; filename="member-card-{membership.number}.svg"'
     return response

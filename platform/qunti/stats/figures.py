@@ -118,7 +118,8 @@ def order_figures(scope: Scope, start: date, end: date, as_of: date, user) -> li
     key_expression = {"organization": None, "station": func.coalesce(Order.station_code, NO_STATION),
                       "unit": func.coalesce(Order.unit_code, NO_UNIT)}[breakdown]
     key = (key_expression if key_expression is not None else literal_column("''")).label("group_key")
-    month = month_bucket(Order.created_at, start, end, zone).label("month")
+    bucket, month_names = month_bucket(Order.created_at, start, end, zone)
+    month = bucket.label("month")
     group_by = [Order.service_item_code, month, *([key_expression] if key_expression is not None else [])]
     where = [Order.created_at >= low, Order.created_at < high, *scope.order_conditions()]
     orders = (
@@ -141,7 +142,7 @@ def order_figures(scope: Scope, start: date, end: date, as_of: date, user) -> li
     rows = []
     for row in db.session.execute(scope_orders(orders, user)):
         rated = counted.get((row.item, row.group_key, row.month))
-        rows.append(FigureRow(row.item, row.group_key, row.month, row.orders, row.response_due or 0,
+        rows.append(FigureRow(row.item, row.group_key, month_names[int(row.month)], row.orders, row.response_due or 0,
                               row.responded or 0, row.completion_due or 0, row.completed_on_time or 0,
                               rated.rated if rated else 0, (rated.satisfied or 0) if rated else 0,
                               (rated.rating_sum or 0) if rated else 0))
@@ -196,9 +197,11 @@ def qiyou(stations: list[Station]) -> list[QiyouRow]:
     share of its items judged 符合."""
     form_id = current_app.config["QIYOU_FORM"]
     name = Submission.answers["stationName"].as_string()
-    latest = (select(func.max(Submission.id)).where(
-        Submission.form_version_id.in_(select(FormVersion.id).where(FormVersion.form_id == form_id)),
-        name.in_([s.name for s in stations])).group_by(name))
+    versions = list(db.session.scalars(select(FormVersion.id).where(FormVersion.form_id == form_id)))
+    latest = (select(func.max(Submission.id)).where(Submission.form_version_id.in_(versions),
+                                                    name.in_([s.name for s in stations])).group_by(name)
+              # SQLite's statistics average over all forms and would scan every submission instead.
+              .with_hint(Submission, "INDEXED BY ix_submission_form_version_id", dialect_name="sqlite"))
     found = {answers.get("stationName"): (sid, answers) for sid, answers in db.session.execute(
         select(Submission.id, Submission.answers).where(Submission.id.in_(latest)))} if stations else {}
     rows = []

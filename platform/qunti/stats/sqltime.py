@@ -16,7 +16,9 @@ import re
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Boolean, case, literal
+from typing import Any
+
+from sqlalchemy import Boolean, case, literal_column
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -30,8 +32,9 @@ def _zone(name: str) -> str:
     return name
 
 
-def month_bucket(column, start: date, end: date, zone: str):
-    """"YYYY-MM" of the local month of ``column`` for moments in [start, end] (local days)."""
+def month_bucket(column, start: date, end: date, zone: str) -> tuple[Any, list[str]]:
+    """The local month of ``column`` for moments in [start, end] (local days), as a small integer
+    (cheap to group by) and the "YYYY-MM" each integer stands for."""
     tz = ZoneInfo(_zone(zone))
     months, first = [], date(start.year, start.month, 1)
     while first <= end:
@@ -39,9 +42,9 @@ def month_bucket(column, start: date, end: date, zone: str):
         months.append((first, following))
         first = following
     whens = [(column < datetime.combine(following, time.min, tzinfo=tz).astimezone(timezone.utc),
-              literal(f"{first:%Y-%m}")) for first, following in months[:-1]]
-    last = literal(f"{months[-1][0]:%Y-%m}")
-    return case(*whens, else_=last) if whens else last
+              literal_column(str(index))) for index, (_, following) in enumerate(months[:-1])]
+    last = literal_column(str(len(months) - 1))
+    return (case(*whens, else_=last) if whens else last), [f"{first:%Y-%m}" for first, _ in months]
 
 
 class on_or_before_local_day(FunctionElement):
