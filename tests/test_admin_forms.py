@@ -289,7 +289,7 @@ def test_diff_shows_lines_and_fields(browser, ctx):
     html = htmllib.unescape(text_of(browser.get(f"{BASE}/{FORM}/diff?from=1&to=2")))
     assert "新增字段：微信号" in html and "删除字段：咨询方式" in html
     assert "修改字段：申请人姓名" in html and "标题：姓名 → 申请人姓名" in html
-    assert "修改字段：对方" in html and "改为必填" in html
+    assert "修改字段：对方" in html and "改为必填" in html and "显示顺序" not in html
     assert '-      "title": "姓名",' in html and '+      "title": "申请人姓名",' in html
     same = text_of(browser.get(f"{BASE}/{FORM}/diff?from=2&to=2"))
     assert "两个版本的内容完全相同" in same
@@ -453,6 +453,10 @@ def test_move_and_remove_fields(browser, ctx):
     assert "opposingParty" not in draft["properties"] and "opposingParty" not in draft["x-ui"]["order"]
     assert "opposingParty" not in draft["examples"][0]
     assert 'name="opposingParty"' not in srcdoc(text_of(removed))
+    assert simple(browser, html=text_of(simple(browser, html=text_of(removed), op="down:name")), op="publish"
+                  ).status_code == 302
+    html = htmllib.unescape(text_of(browser.get(f"{BASE}/{FORM}/diff")))
+    assert "删除字段：对方当事人" in html and "字段的显示顺序有调整" in html
 
 
 def test_removing_a_field_a_rule_reads_is_refused_and_nothing_typed_is_lost(browser, ctx):

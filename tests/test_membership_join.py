@@ -246,3 +246,10 @@ def test_identity_data_appears_only_to_the_member_and_the_approving_handler(app,
                if "members.csv" in what and who not in ("org_admin", "sys_admin"))
     exports = db.session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "export"))
     assert exports == 4  # org_admin and sys_admin, before and after the decision
+
+
+def test_demo_organizations_are_loaded_once(app, runner):
+    first = runner.invoke(args=["membership", "demo"])
+    assert first.exit_code == 0 and "已建演示基层组织 5 个" in first.output
+    again = runner.invoke(args=["membership", "demo"])
+    assert "已建演示基层组织 0 个" in again.output

@@ -6,12 +6,10 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
+from qunti.admin.form_edits import is_required, type_name
 from qunti.definitions import DefinitionError
 from qunti.definitions_io import dump_form
 from qunti.forms.nodes import Node, build_tree
-
-KIND_NAMES = {"string": "文字", "integer": "整数", "number": "数字", "boolean": "勾选框", "choice": "单选",
-              "multi": "多选", "object": "分组", "group": "重复组"}
 
 
 @dataclass(frozen=True)
@@ -37,9 +35,10 @@ class FieldSummary:
     added: list[tuple[str, str]] = field(default_factory=list)                 # (path, title)
     removed: list[tuple[str, str]] = field(default_factory=list)
     changed: list[tuple[str, str, list[str]]] = field(default_factory=list)    # (path, title, what)
+    reordered: bool = False
 
     def __bool__(self) -> bool:
-        return bool(self.added or self.removed or self.changed)
+        return bool(self.added or self.removed or self.changed or self.reordered)
 
 
 def _fields(schema: Any) -> dict[str, Node]:
@@ -47,25 +46,14 @@ def _fields(schema: Any) -> dict[str, Node]:
     return {node.pattern: node for node in root.walk() if node is not root and node.kind != "row"}
 
 
-def _kind(node: Node) -> str:
-    if node.kind == "string" and node.schema.get("format") == "date":
-        return "日期"
-    return KIND_NAMES.get(node.kind, node.kind)
-
-
-def _required(node: Node) -> bool:
-    # A checkbox that must be ticked is the "required" a person means.
-    return node.schema.get("const") is True if node.kind == "boolean" else node.required
-
-
 def _changes(old: Node, new: Node) -> list[str]:
     said = []
     if old.title != new.title:
         said.append(f"标题：{old.title} → {new.title}")
-    if _required(old) != _required(new):
-        said.append("改为必填" if _required(new) else "改为选填")
-    if _kind(old) != _kind(new):
-        said.append(f"类型：{_kind(old)} → {_kind(new)}")
+    if is_required(old) != is_required(new):
+        said.append("改为必填" if is_required(new) else "改为选填")
+    if type_name(old) != type_name(new):
+        said.append(f"类型：{type_name(old)} → {type_name(new)}")
     old_labels, new_labels = [c.label for c in old.choices], [c.label for c in new.choices]
     if old_labels != new_labels:
         gone = [label for label in old_labels if label not in new_labels]
@@ -94,4 +82,6 @@ def field_summary(old: Any, new: Any) -> FieldSummary | None:
             if said:
                 summary.changed.append((path, node.title, said))
     summary.removed = [(path, node.title) for path, node in before.items() if path not in after]
+    kept = [path for path in after if path in before]
+    summary.reordered = kept != [path for path in before if path in after]
     return summary

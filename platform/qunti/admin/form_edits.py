@@ -63,7 +63,8 @@ _KIND_NAMES = {"integer": "数字", "number": "数字", "boolean": "勾选框", 
                "object": "分组", "group": "重复组"}
 
 
-def _type_name(node: Node) -> str:
+def type_name(node: Node) -> str:
+    """What a field is called on the admin pages (文字, 日期, 单选…)."""
     if node.kind == "string":
         return _WIDGET_NAMES.get(node.widget, node.widget)
     return _KIND_NAMES.get(node.kind, node.kind)
@@ -84,13 +85,14 @@ def _row(raw: dict[str, Any], node: Node) -> FieldRow:
     plain_text = node.kind == "string" and "format" not in node.schema and node.widget in ("text", "textarea")
     choices = "\n".join(c.label for c in node.choices) if _options_home(raw, node) is not None else None
     max_length = node.schema.get("maxLength")
-    return FieldRow(key=node.key, title=node.title, type_name=_type_name(node), required=_required(node),
+    return FieldRow(key=node.key, title=node.title, type_name=type_name(node), required=is_required(node),
                     help=node.help, max_length=("" if max_length is None else str(max_length)) if plain_text else None,
                     choices=choices)
 
 
-def _required(node: Node) -> bool:
-    # A checkbox is always answered (ticked or not); "required" means it must be ticked.
+def is_required(node: Node) -> bool:
+    """Whether the field must be answered. A checkbox always is (ticked or not), so for a checkbox
+    this means it must be ticked."""
     return node.schema.get("const") is True if node.kind == "boolean" else node.required
 
 
