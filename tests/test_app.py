@@ -47,7 +47,8 @@ def test_settings_layers_apply_in_order(tmp_path):
     assert values["FORMS_DIR"] == settings.SETTINGS[[s.name for s in settings.SETTINGS].index("FORMS_DIR")].default
 
 
-def test_factory_defaults_to_sqlite_in_instance_folder(tmp_path):
+def test_factory_defaults_to_sqlite_in_instance_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("QUNTI_DATABASE_URL", raising=False)  # the suite may run on PostgreSQL
     app = create_app({"INSTANCE_PATH": str(tmp_path)})
     assert app.config["SQLALCHEMY_DATABASE_URI"] == "sqlite:///" + str(tmp_path / "qunti.sqlite3")
     # The generated secret key is kept, so a restart does not invalidate sessions or QR links.
