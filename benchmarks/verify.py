@@ -7,7 +7,7 @@ N client threads send a fixed number of GETs to each, in alternating rounds; the
 counts. Target: verify/bare at least 0.5x. Every answer must be 200 and say 有效, or the script
 exits non-zero.
 
-Usage: python benchmarks/verify.py [--database-url URL] [--requests 2000] [--threads 8] [--workers 2]
+Usage: python benchmarks/verify.py [--database-url URL] [--requests 1500] [--rounds 5] [--threads 8] [--workers 2]
 Without --database-url it uses a fresh database ``qunti_bench_verify`` on the local PostgreSQL when
 one answers, a SQLite file in a temporary folder otherwise. Everything stops by itself.
 """
@@ -130,10 +130,10 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url")
-    parser.add_argument("--requests", type=int, default=2000, help="requests per round and route")
+    parser.add_argument("--requests", type=int, default=1500, help="requests per round and route")
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="qunti-verify-bench-"))

@@ -57,21 +57,28 @@ _INSERT_SUBMISSION = {
     name: module.insert(_SUBMISSION).on_conflict_do_nothing(index_elements=[_SUBMISSION.c.tracking_number])
     .returning(_SUBMISSION.c.id)
     for name, module in (("postgresql", postgresql), ("sqlite", sqlite))}
+_WRITTEN = ("tracking_number", "form_version_id", "service_item_code", "answers", "channel", "phone_hash",
+            "created_at")
 
 
-def _store_submission(values: dict[str, Any], phone: Any) -> Submission:
-    """INSERT a submission of ``values`` under a tracking number nobody has; return it, persistent."""
+def _draw_number(submission: Submission, phone: Any, order: Any = None) -> None:
+    submission.tracking_number = new_tracking_number()
+    submission.phone_hash = phone_hash(submission.tracking_number, phone) if phone else None
+    if order is not None:
+        order.number = submission.tracking_number  # an order is known by its submission's number
+
+
+def _insert_submission(submission: Submission, phone: Any, order: Any) -> None:
+    """INSERT the new ``submission``, drawing its number again (and its order's) while it is taken;
+    then it joins the session as the stored row it is (every column set: nothing to SELECT)."""
     statement = _INSERT_SUBMISSION[db.session.get_bind().dialect.name]
     for _attempt in range(5):
-        tracking = new_tracking_number()
-        row = {**values, "tracking_number": tracking,
-               "phone_hash": phone_hash(tracking, phone) if phone else None}
-        stored = db.session.execute(statement, row).scalar()
-        if stored is not None:
-            submission = Submission(id=stored, **row)
-            make_transient_to_detached(submission)  # it holds every column just written: no SELECT
+        submission.id = db.session.execute(statement, {c: getattr(submission, c) for c in _WRITTEN}).scalar()
+        if submission.id is not None:
+            make_transient_to_detached(submission)
             db.session.add(submission)
-            return submission
+            return
+        _draw_number(submission, phone, order)
     raise RuntimeError("no unused tracking number after 5 draws")
 
 
@@ -89,12 +96,17 @@ def accept(version: FormVersion, answers: dict[str, Any], *, channel: str = "onl
         raise ValueError(f"unknown channel {channel!r}")
     phone = answers.get("phone")
     try:
-        submission = _store_submission(
-            {"form_version_id": version.id, "service_item_code": service_item_code, "answers": answers,
-             "channel": channel, "created_at": utcnow()}, phone)
-        if service_item_code is not None:
-            _open_order(submission, answers, station_code=station_code, filed_by=filed_by,
-                        resident_user=resident_user)
+        submission = Submission(form_version_id=version.id, service_item_code=service_item_code,
+                                answers=answers, channel=channel, created_at=utcnow())
+        _draw_number(submission, phone)
+        order, events = (None, []) if service_item_code is None else _open_order(
+            submission, answers, station_code=station_code, filed_by=filed_by, resident_user=resident_user)
+        # Nothing is written before routing is done: on SQLite the write lock is held from the first
+        # INSERT to the commit, so the writes come last and all together.
+        _insert_submission(submission, phone, order)
+        if order is not None:
+            from qunti.orders.transitions import insert_new_order
+            insert_new_order(order, events)
         db.session.flush()
         stored_id, submission_number = submission.id, submission.tracking_number
         if commit:
@@ -112,12 +124,13 @@ def accept(version: FormVersion, answers: dict[str, Any], *, channel: str = "onl
 
 
 def _open_order(submission: Submission, answers: dict[str, Any], *, station_code: str | None,
-                filed_by: Any, resident_user: Any) -> None:
+                filed_by: Any, resident_user: Any) -> tuple[Any, list[Any]]:
+    """The new submission's order, routed by the dispatch rules, and its first two events; none of
+    them written yet (see :func:`qunti.orders.transitions.insert_new_order`)."""
     from qunti.menu.models import ServiceItem
     from qunti.orders.dispatch import applicant_key, route_new_order
     from qunti.orders.models import Order
-    from qunti.orders.transitions import (SYSTEM, insert_new_order, record_submission, resident_actor,
-                                          staff_actor)
+    from qunti.orders.transitions import SYSTEM, record_submission, resident_actor, staff_actor
 
     item = db.session.get(ServiceItem, submission.service_item_code)
     order = Order(
@@ -136,8 +149,6 @@ def _open_order(submission: Submission, answers: dict[str, Any], *, station_code
     else:
         actor = SYSTEM
     order.updated_by = actor.label[:60]
-    # The order stays out of the session until routing is done; then it and both events are written
-    # at once (one INSERT for the order, one for the events, no UPDATE after).
     events = [record_submission(order, actor)]
     route_new_order(order, commit=False, unwritten=events)
-    insert_new_order(order, events)
+    return order, events

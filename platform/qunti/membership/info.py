@@ -97,7 +97,8 @@ def signup(kind: str, post_id: int):
         return render_template("membership/info/signup.html", post=post, compiled=compiled,
                                form=result.form), (200 if result.action != "submit" else 422)
     item = item_for_form(post.form_id)
-    resident = current_user if current_user.is_authenticated and current_user.role == "resident" else None
+    from qunti.membership.views import signed_in_resident
+    resident = signed_in_resident()
     try:
         submission = intake.accept(version, result.answers, service_item_code=item.code if item else None,
                                    commit=False, resident_user=resident if item else None)

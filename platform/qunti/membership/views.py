@@ -17,10 +17,10 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from qunti import intake
+from qunti.catalog import state
 from qunti.db import db
 from qunti.directory.models import Station
 from qunti.forms.models import Submission
-from qunti.catalog import state
 from qunti.forms.registry import compiled_version, current_version
 from qunti.membership import cards, codes, identity, join
 from qunti.membership.models import (
@@ -45,6 +45,11 @@ def demo_command() -> None:
     created = load_demo_organizations()
     db.session.commit()
     print(f"已建演示基层组织 {created} 个。")
+
+
+def signed_in_resident():
+    """The signed-in resident, whose account a join, transfer or sign-up is filed for; else None."""
+    return current_user if current_user.is_authenticated and current_user.role == "resident" else None
 
 
 # --- joining ------------------------------------------------------------------------------------
@@ -108,9 +113,9 @@ def _join_page(placement: join.Placement, *, channel: str):
     if not result.ok:
         status = 200 if result.action != "submit" else 422
         return render_template("membership/join_form.html", form=result.form, **context), status
-    resident = current_user if current_user.is_authenticated and current_user.role == "resident" else None
     try:
-        submission = join.submit(version, result.answers, placement, channel=channel, resident_user=resident)
+        submission = join.submit(version, result.answers, placement, channel=channel,
+                                 resident_user=signed_in_resident())
     except join.JoinRefused as refused:
         _show_error(result.form, refused.message, refused.field)
         return render_template("membership/join_form.html", form=result.form, **context), 422
@@ -145,8 +150,9 @@ def joined(number: str):
 
 def _proved_members() -> list[int]:
     ids = list(session.get(MEMBERS, []))
-    if current_user.is_authenticated and current_user.role == "resident":
-        ids += db.session.scalars(select(Member.id).where(Member.resident_user_id == current_user.id)).all()
+    resident = signed_in_resident()
+    if resident is not None:
+        ids += db.session.scalars(select(Member.id).where(Member.resident_user_id == resident.id)).all()
     return list(dict.fromkeys(ids))
 
 
@@ -183,9 +189,9 @@ def member_home():
             member, error = _member_of_number(number)
             if member is not None:
                 session[MEMBERS] = list(dict.fromkeys([*session.get(MEMBERS, []), member.id]))[-5:]
-                if current_user.is_authenticated and current_user.role == "resident" \
-                        and member.resident_user_id is None:
-                    member.resident_user_id = current_user.id
+                resident = signed_in_resident()
+                if resident is not None and member.resident_user_id is None:
+                    member.resident_user_id = resident.id
                     db.session.commit()
                 return redirect(url_for(".card"), code=303)
     response = render_template("membership/member_lookup.html", error=error, number=number)
@@ -222,7 +228,7 @@ def _photo(member: Member) -> tuple[bytes, str] | None:
     return (content, kind[1]) if kind else None
 
 
-def _card_view(member: Member, membership: Membership, today) -> dict:
+def _card_view(membership: Membership, today) -> dict:
     card = _current_card(membership)
     view = {"membership": membership, "card": card, "status": None, "qr": None}
     if card is not None:
@@ -246,7 +252,7 @@ def card():
             Membership, Membership.id == TransferRequest.membership_id).where(
             Membership.member_id == member.id).order_by(TransferRequest.id.desc()).limit(5)).all()
         people.append({
-            "member": member, "cards": [_card_view(member, m, today) for m in active],
+            "member": member, "cards": [_card_view(m, today) for m in active],
             "history": member.memberships, "transfers": transfers,
             "photo": f"data:{photo[1]};base64,{base64.b64encode(photo[0]).decode()}" if photo else None})
     from qunti.membership.info import member_life_posts
@@ -288,12 +294,11 @@ def transfer(membership_id: int):
         Organization.code != membership.organization_code).order_by(Organization.name)).all()
     error = None
     if request.method == "POST":
-        resident = current_user if current_user.is_authenticated and current_user.role == "resident" else None
         try:
             submission = request_transfer(
                 membership, request.form.get("to", ""), reason=request.form.get("reason", ""),
                 remarks=request.form.get("remarks", ""), workplace=request.form.get("workplace", ""),
-                resident_user=resident)
+                resident_user=signed_in_resident())
         except TransferRefused as refused:
             error = refused.message
         else:
