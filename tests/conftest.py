@@ -55,17 +55,20 @@ def make_app(database_url, tmp_path):
     """Build an app on the session database with extra settings; the database starts empty."""
     made = []
 
-    def make(**overrides):
+    def make(*, fresh: bool = True, **overrides):
+        """``fresh=False`` builds a second host on the database as it is (nothing emptied or synced);
+        either way its connection pool is closed after the test."""
         config = {"DATABASE_URL": database_url, "INSTANCE_PATH": str(tmp_path / "instance"),
                   "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": False, "TESTING": True,
                   "SERVER_NAME": "qunti.test"}
         config.update(overrides)
         app = create_app(config)
-        with app.app_context():
-            empty_database()
-            from qunti.catalog import state
-            from qunti.sync import sync
-            sync(state().catalog)
+        if fresh:
+            with app.app_context():
+                empty_database()
+                from qunti.catalog import state
+                from qunti.sync import sync
+                sync(state().catalog)
         made.append(app)
         return app
 

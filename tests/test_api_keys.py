@@ -9,7 +9,6 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from qunti import create_app
 from qunti.cli import main
 from qunti.db import db
 from qunti.integration import keys as api_keys
@@ -122,12 +121,10 @@ def test_each_scope_opens_only_its_own_doors(app, client, ctx, handler):
 
 # --- rate limit -----------------------------------------------------------------------------------
 
-def test_the_rate_limit_is_counted_in_the_database_across_workers(make_app, monkeypatch, database_url, tmp_path):
+def test_the_rate_limit_is_counted_in_the_database_across_workers(make_app, monkeypatch, tmp_path):
     app = make_app(API_RATE_LIMIT=3, API_RATE_WINDOW_SECONDS=60)
     # A second "worker": its own app and connection pool on the same database.
-    other = create_app({"DATABASE_URL": database_url, "INSTANCE_PATH": str(tmp_path / "other"),
-                        "SECRET_KEY": "test-secret", "TESTING": True, "SERVER_NAME": "qunti.test",
-                        "API_RATE_LIMIT": 3, "API_RATE_WINDOW_SECONDS": 60})
+    other = make_app(fresh=False, INSTANCE_PATH=str(tmp_path / "other"), API_RATE_LIMIT=3, API_RATE_WINDOW_SECONDS=60)
     now = [1_800_000_010.0]
     monkeypatch.setattr(api_keys.time, "time", lambda: now[0])
     with app.app_context():

@@ -6,7 +6,6 @@ import shutil
 
 from sqlalchemy import select
 
-from qunti import create_app
 from qunti.catalog import state
 from qunti.db import db
 from qunti.forms.models import FormVersion, Submission
@@ -44,8 +43,7 @@ def test_changed_file_makes_a_new_version_and_old_submissions_keep_theirs(make_a
 
     rewrite(forms / f"{FORM}.json", lambda d: d["properties"]["description"].update(title="事情经过（新）"))
     # A restart after the file changed: same database, no emptying this time.
-    app2 = create_app({**{k: app.config[k] for k in ("DATABASE_URL", "INSTANCE_PATH", "SECRET_KEY")},
-                       "FORMS_DIR": str(forms), "WTF_CSRF_ENABLED": False, "SERVER_NAME": "qunti.test"})
+    app2 = make_app(fresh=False, FORMS_DIR=str(forms))
     with app2.app_context():
         assert sync(state().catalog) == 1
         assert sync(state().catalog) == 0          # an unchanged file is a no-op
@@ -66,8 +64,7 @@ def test_key_order_and_whitespace_do_not_make_a_version(make_app, tmp_path):
     document = json.loads(path.read_text(encoding="utf-8"))
     path.write_text(json.dumps(dict(reversed(list(document.items()))), ensure_ascii=False, indent=4),
                     encoding="utf-8")
-    app2 = create_app({"DATABASE_URL": app.config["DATABASE_URL"], "INSTANCE_PATH": app.config["INSTANCE_PATH"],
-                       "SECRET_KEY": "test-secret", "FORMS_DIR": str(forms)})
+    app2 = make_app(fresh=False, FORMS_DIR=str(forms))
     with app2.app_context():
         assert sync(state().catalog) == 0
         assert db.session.scalar(select(FormVersion.number).where(FormVersion.form_id == FORM)) == 1

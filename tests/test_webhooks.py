@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import func, select
 
-from qunti import create_app, intake
+from qunti import intake
 from qunti.cli import main
 from qunti.db import db, utcnow
 from qunti.forms.registry import current_version
@@ -168,7 +168,7 @@ def test_a_receiver_down_for_an_hour_loses_nothing_and_gets_each_event_once_in_o
             assert headers["Content-Type"].startswith("application/json")
 
 
-def test_two_hosts_ticking_at_once_never_send_one_delivery_twice(hook_app, database_url, tmp_path):
+def test_two_hosts_ticking_at_once_never_send_one_delivery_twice(hook_app, make_app, tmp_path):
     slow = Receiver(delay=0.02)
     slow.up = True
     try:
@@ -177,8 +177,8 @@ def test_two_hosts_ticking_at_once_never_send_one_delivery_twice(hook_app, datab
             for _ in range(6):
                 submit(hook_app, "S06")
             total = deliveries()
-        other = create_app({"DATABASE_URL": database_url, "INSTANCE_PATH": str(tmp_path / "other"),
-                            "SECRET_KEY": "test-secret", "WEBHOOK_ALLOW_PRIVATE_URLS": True, "WEBHOOK_BATCH_SIZE": 2})
+        other = make_app(fresh=False, INSTANCE_PATH=str(tmp_path / "other"), WEBHOOK_ALLOW_PRIVATE_URLS=True,
+                         WEBHOOK_BATCH_SIZE=2)
         hook_app.config["WEBHOOK_BATCH_SIZE"] = 2
         results, errors = [], []
 

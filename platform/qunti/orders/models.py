@@ -123,6 +123,21 @@ class Reminder(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class OrderFollowup(db.Model):
+    """Something an enabled plugin asked staff to do after an order transition (qunti_order_event),
+    e.g. 四季帮扶回访 after a hardship order is closed; shown with the order."""
+
+    __tablename__ = "order_followup"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("service_order.id"), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("order_event.id"))
+    plugin_id: Mapped[str] = mapped_column(String(60))
+    title: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 @event.listens_for(OrderEvent, "before_update")
 @event.listens_for(OrderEvent, "before_delete")
 def _events_are_append_only(_mapper, _connection, target: OrderEvent) -> None:

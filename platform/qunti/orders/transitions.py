@@ -28,7 +28,7 @@ from qunti.accounts.models import ROLES, User
 from qunti.db import db, utcnow
 from qunti.directory.models import Unit
 from qunti.integration import webhooks
-from qunti.orders import calendar
+from qunti.orders import calendar, followups
 from qunti.orders.models import Order, OrderEvent, Rating
 from qunti.rules.ruleset import ROUTE_UNIT_KINDS
 
@@ -556,6 +556,7 @@ def insert_new_order(order: Order, events: list[OrderEvent]) -> None:
         db.session.add(row)
     for event in events:
         webhooks.enqueue(order, event)  # the outbox rows go out in this same transaction
+        followups.announce(order, event)
 
 
 def _undo(step: Step, *, rollback: bool = False) -> None:
@@ -610,6 +611,7 @@ def perform(order: Order, action: str, actor: Actor, *, expected_version: int | 
             db.session.add(event)
             webhooks.enqueue(order, event)  # the outbox row goes out in this same transaction
             db.session.flush()  # the UPDATE checks lock_version here
+            followups.announce(order, event)  # plugins hear of it once it is committed
         if commit:
             db.session.commit()
     except TransitionError:

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from qunti.plugins.manager import PluginSet
 
 __all__ = ["admin_links", "checklist_items", "current", "enabled_ids", "form_hidden", "form_owner", "init_app",
-           "is_enabled", "menu_entries", "order_event", "set_enabled", "signup_refusal"]
+           "is_enabled", "menu_entries", "order_event", "order_event_listeners", "order_event_snapshot",
+           "plugin_name", "set_enabled", "signup_refusal"]
 
 log = logging.getLogger("qunti.plugins")
 PAGES_PREFIX = "/p"
@@ -84,7 +85,8 @@ def _valid_entries(owner: str, value: Any) -> list[Mapping[str, Any]]:
     return items
 
 
-def _named(owner: str) -> str | None:
+def plugin_name(owner: str) -> str | None:
+    """The display name of installed plugin ``owner`` (None for the core or an unknown id)."""
     plugin = current().get(owner)
     return plugin.name if plugin else None
 
@@ -101,7 +103,7 @@ def menu_entries(user: Any = None) -> list[dict[str, Any]]:
         url = _link(owner, entry, "qunti_menu_entries")
         if url is not None:
             entries.append({"title": entry["title"], "url": url, "summary": entry.get("summary", ""),
-                            "plugin": owner if owner in plugins.plugins else None, "plugin_name": _named(owner)})
+                            "plugin": owner if owner in plugins.plugins else None, "plugin_name": plugin_name(owner)})
     return entries
 
 
@@ -126,30 +128,46 @@ def checklist_items() -> list[dict[str, Any]]:
             if owner not in plugins.plugins or owner in enabled]
 
 
-_ORDER_FIELDS = ("number", "service_item_code", "state", "community", "applicant_category", "channel",
+_ORDER_FIELDS = ("id", "number", "service_item_code", "state", "community", "applicant_category", "channel",
                  "unit_code", "route_class", "round")
-_EVENT_FIELDS = ("action", "from_state", "to_state", "actor_label", "reason")
+_EVENT_FIELDS = ("id", "action", "from_state", "to_state", "actor_label", "reason")
 
 
-def _snapshot(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
-    return {name: getattr(obj, name, None) for name in fields}
+def order_event_listeners() -> frozenset[str]:
+    """The enabled plugins (and the core) that implement qunti_order_event; empty when nobody listens."""
+    from qunti.plugins.manager import CORE
+
+    listeners = {impl.plugin_name for impl in current().manager.hook.qunti_order_event.get_hookimpls()}
+    return frozenset(listeners & (enabled_ids() | {CORE}))
 
 
-def order_event(order: Any, event: Any) -> list[tuple[str, dict[str, Any]]]:
-    """Tell enabled plugins about an order transition (call after it is committed).
-
-    Plugins get read-only snapshots (``order``: number, service_item_code, state, community,
-    applicant_category, channel, unit_code, route_class, round; ``event``: action, from_state,
-    to_state, actor_label, reason, at) and may return follow-ups; the result is a list of
-    (plugin id, {"title", "text"}) for the caller to record or show.
-    """
-    plugins, enabled = current(), enabled_ids()
-    order_view = _snapshot(order, _ORDER_FIELDS)
-    event_view = _snapshot(event, _EVENT_FIELDS)
+def order_event_snapshot(order: Any, event: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The read-only views of an order and one of its events that plugins get (taken before the
+    commit expires the objects)."""
+    order_view = {name: getattr(order, name, None) for name in _ORDER_FIELDS}
+    event_view = {name: getattr(event, name, None) for name in _EVENT_FIELDS}
     at = getattr(event, "at", None)
     event_view["at"] = at.isoformat() if at is not None else None
+    return order_view, event_view
+
+
+def order_event(order: Any, event: Any, enabled: frozenset[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """Tell enabled plugins about an order transition (called after it is committed, by
+    :mod:`qunti.orders.followups`).
+
+    ``order`` and ``event`` are model objects or the views :func:`order_event_snapshot` made. Plugins
+    get copies (``order``: id, number, service_item_code, state, community, applicant_category,
+    channel, unit_code, route_class, round; ``event``: id, action, from_state, to_state, actor_label,
+    reason, at) and may return follow-ups; the result is a list of (plugin id, {"title", "text"}).
+    ``enabled`` is the set of enabled plugins when the transition happened (read from the database
+    otherwise; after a commit the session may not run SQL).
+    """
+    if not isinstance(order, Mapping):
+        order, event = order_event_snapshot(order, event)
+    plugins = current()
+    enabled = enabled_ids() if enabled is None else enabled
     followups = []
-    for owner, value in plugins.call("qunti_order_event", enabled, order=order_view, event=event_view):
+    for owner, value in plugins.call("qunti_order_event", enabled, order=dict(order), event=dict(event)):
         items = value if isinstance(value, (list, tuple)) else [value]
         for item in items:
             if isinstance(item, Mapping) and isinstance(item.get("title"), str) and isinstance(item.get("text"), str):

@@ -23,10 +23,12 @@ from qunti.accounts.access import ORDER_ROLES, login_required_role, scope_orders
 from qunti.accounts.auth import safe_next
 from qunti.accounts.models import User
 from qunti.db import db
+from qunti.orders import followups
 from qunti.orders.models import Order
 from qunti.orders.transitions import CLASS_OF_KIND, TRANSITIONS, Actor, InvalidInput, Transition, \
     TransitionError, allowed_actions, perform, staff_actor
 from qunti.rules.ruleset import CLASS_NAMES, KIND_NAMES, ROUTE_UNIT_KINDS
+from qunti.plugins import plugin_name
 from qunti.staff import bp
 from qunti.staff.present import active_units, state_labels, suggestion_view
 
@@ -186,7 +188,8 @@ def order_page(order: Order, *, failed: tuple[str, ActionForm] | None = None, st
     (action, bound form) that did not go through, shown with its errors instead of a blank form."""
     forms = action_forms(order, actor_for(current_user), failed=failed)
     return render_template("staff/order.html", order=order, forms=forms, labels=state_labels(),
-                           suggestion=suggestion_view(order.suggestion),
+                           suggestion=suggestion_view(order.suggestion), followups=followups.for_order(order.id),
+                           plugin_name=plugin_name,
                            action_labels={a: t.label for a, t in TRANSITIONS.items()}), status
 
 
