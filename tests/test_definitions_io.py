@@ -145,3 +145,70 @@ def test_rule_sets_are_checked_against_the_imported_forms(app, ctx, tmp_path):
     assert "正在使用的规则集 dispatch" in result.output        # and the rules that run now say so too
     rewrite(tmp_path / "rules" / "units.json", lambda d: d["units"].append({"code": "union"}))
     assert "rules/units.json" in run(app, "import", tmp_path).output
+
+
+def test_import_publishes_an_edited_rule_set_and_applies_units_and_calendar(app, ctx, tmp_path):
+    from datetime import date
+
+    from qunti.directory.models import CalendarDay, Unit
+    from qunti.rules import published
+
+    assert run(app, "export", tmp_path).exit_code == 0
+    before = published.current("dispatch")
+    rewrite(tmp_path / "rules" / "dispatch.json",
+            lambda d: d["rows"][0]["route"].update(timeLimitDays=d["rows"][0]["route"]["timeLimitDays"] + 1))
+    rewrite(tmp_path / "rules" / "units.json",
+            lambda d: next(u for u in d["units"] if u["code"] == "justice").update(name="江北区司法局（新址）"))
+    rewrite(tmp_path / "rules" / "calendar.json",
+            lambda d: d["days"].append({"date": "2027-12-31", "workday": False, "name": "测试假日"}))
+    result = run(app, "import", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "规则集 dispatch：发布第 1 版" in result.output
+    assert "办单单位已更新" in result.output and "节假日日历已更新" in result.output
+    db.session.expire_all()
+    now = published.current("dispatch")
+    assert (now.number, now.from_file) == (1, False) and now.digest != before.digest
+    first = published.current_ruleset("dispatch").document["rows"][0]
+    assert first["route"]["timeLimitDays"] == read(tmp_path / "rules" / "dispatch.json")["rows"][0]["route"]["timeLimitDays"]
+    assert published.version("dispatch", 1).note == "导入自 rules/dispatch.json"
+    assert db.session.get(Unit, "justice").name == "江北区司法局（新址）"
+    assert db.session.get(CalendarDay, date(2027, 12, 31)).is_workday is False
+    actions = {(e.action, e.object_type) for e in db.session.scalars(select(AuditEntry))}
+    assert {("import", "ruleset"), ("import", "units"), ("import", "calendar")} <= actions
+    # The export now says what runs, and importing it again changes nothing.
+    assert run(app, "export", tmp_path / "again").exit_code == 0
+    assert read(tmp_path / "again" / "rules" / "units.json")["units"] == read(tmp_path / "rules" / "units.json")["units"] \
+        or any(u["name"] == "江北区司法局（新址）" for u in read(tmp_path / "again" / "rules" / "units.json")["units"])
+    again = run(app, "import", tmp_path / "again")
+    assert again.exit_code == 0, again.output
+    assert "规则集 0 个发布了新版本" in again.output and "办单单位没有变化" in again.output
+    assert "节假日日历没有变化" in again.output and published.current("dispatch").number == 1
+
+
+def test_a_bad_rule_file_stops_everything_else_too(app, ctx, tmp_path):
+    from qunti.rules import published
+
+    assert run(app, "export", tmp_path).exit_code == 0
+    rewrite(tmp_path / "forms" / "skills-training.json", lambda d: d["properties"]["name"].update(title="新的姓名"))
+    rewrite(tmp_path / "rules" / "dispatch.json", lambda d: d["rows"][0].update(when={"no_such_op": [1]}))
+    rewrite(tmp_path / "rules" / "units.json",
+            lambda d: next(u for u in d["units"] if u["code"] == "justice").update(name="改了也不算"))
+    before, count = current_digests(), version_count()
+    result = run(app, "import", tmp_path)
+    assert result.exit_code == 1
+    assert "rules/dispatch.json：/rows/0/when" in result.output and "no_such_op" in result.output
+    db.session.expire_all()
+    assert current_digests() == before and version_count() == count
+    assert published.current("dispatch").from_file
+    from qunti.directory.models import Unit
+    assert db.session.get(Unit, "justice").name != "改了也不算"
+
+
+def test_a_rule_file_cannot_invent_a_rule_set(app, ctx, tmp_path):
+    assert run(app, "export", tmp_path).exit_code == 0
+    document = read(tmp_path / "rules" / "dispatch.json")
+    document["id"] = "made-up"
+    (tmp_path / "rules" / "made-up.json").write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    result = run(app, "import", tmp_path)
+    assert result.exit_code == 1
+    assert "rules/made-up.json：/id：没有编号为 'made-up' 的规则集" in result.output

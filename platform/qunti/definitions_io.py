@@ -2,13 +2,15 @@
 
 Export writes what residents get now: the current version of every form (``forms/<id>.json``), the
 service menu from the ServiceItem rows (``forms/menu/service-menu.json``), the rule sets as they run
-(``rules/*.json``) and the catalog's units and calendar.
+(``rules/*.json``), and the handling units and holiday calendar as the database has them.
 
 Import checks every file before it changes anything — forms as form files are checked, the menu
 against its schema and the forms, rule sets against the imported forms and menu — and changes
-nothing when one is wrong. Then, in one transaction, each form whose content differs becomes a new
-version (same content: no version) and the menu is replaced, with an audit entry for each change.
-Rule sets, units and the calendar are checked but not applied: they run from the rules/ folder.
+nothing when one is wrong. Then, in one transaction, the units and the calendar are upserted, each
+form whose content differs becomes a new version (same content: no version), the menu is replaced
+and each rule set whose content differs is published as its next version (as the admin console
+does), with an audit entry for each change. A published rule set wins over the rules/ file from
+then on, so this is how an edited rules file reaches a running system.
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ from sqlalchemy import select
 
 from qunti.db import db
 from qunti.definitions import DefinitionError, digest, read_json
+from qunti.directory.models import CalendarDay, Unit
+from qunti.sync import apply_menu, apply_units
 
 MENU_PATH = Path("forms") / "menu" / "service-menu.json"
 # Keys that say what a schema is, shown first; everything else keeps its stored order.
@@ -92,10 +96,18 @@ def rules_documents() -> dict[str, Any]:
     for ruleset_id, ruleset in catalog.rulesets.items():
         running = current_ruleset(ruleset_id) or ruleset
         files[f"{Path(ruleset.source).stem}.json"] = running.document
-    files["units.json"] = {"units": list(catalog.units.values())}
-    if catalog.calendar:
-        files["calendar.json"] = {"days": [{**day, "date": day["date"].isoformat()} for day in catalog.calendar]}
+    files["units.json"] = {"units": _units_now(catalog.units)}
+    days = _stored_calendar()
+    if days:
+        files["calendar.json"] = {"days": days}
     return files
+
+
+def _units_now(from_file: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The units as the database has them (admins rename and add units in the console), keeping
+    what only the file says (descriptions) for the units it lists."""
+    return [{**from_file.get(unit.code, {}), "code": unit.code, "name": unit.name, "kind": unit.kind}
+            for unit in db.session.scalars(select(Unit).order_by(Unit.code))]
 
 
 @dataclass
@@ -133,6 +145,9 @@ class Bundle:
 
     forms: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)   # id -> (source, schema)
     menu: list[dict[str, Any]] | None = None
+    rulesets: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # id -> (source, document)
+    units: dict[str, dict[str, Any]] | None = None
+    calendar: tuple[dict[str, Any], ...] | None = None
     problems: list[DefinitionError] = field(default_factory=list)
 
 
@@ -141,6 +156,9 @@ class Imported:
     published: list[tuple[str, int]]     # (form id, new version number)
     unchanged: int
     menu_changed: bool
+    rulesets: list[tuple[str, int]] = field(default_factory=list)  # (rule set id, new version number)
+    units_changed: bool = False
+    calendar_changed: bool = False
 
 
 def _source(directory: Path, path: Path) -> str:
@@ -192,22 +210,33 @@ def read_bundle(directory: Path) -> Bundle:
     units = context["units"]
     if (rules_dir / "units.json").exists():
         try:
-            units = load_units(rules_dir / "units.json", _source(directory, rules_dir / "units.json"))
+            units = bundle.units = load_units(rules_dir / "units.json", _source(directory, rules_dir / "units.json"))
         except DefinitionError as exc:
             bundle.problems.append(exc)
     if (rules_dir / "calendar.json").exists():
         try:
-            load_calendar(rules_dir / "calendar.json", _source(directory, rules_dir / "calendar.json"))
+            bundle.calendar = load_calendar(rules_dir / "calendar.json", _source(directory, rules_dir / "calendar.json"))
         except DefinitionError as exc:
             bundle.problems.append(exc)
     for path in sorted(rules_dir.glob("*.json")) if rules_dir.is_dir() else ():
         if path.name in ("units.json", "calendar.json"):
             continue
+        source = _source(directory, path)
         try:
-            load_ruleset(path, forms=forms, menu_items=items, units=units, source=_source(directory, path),
-                         operations=operations)
+            ruleset = load_ruleset(path, forms=forms, menu_items=items, units=units, source=source,
+                                   operations=operations)
         except DefinitionError as exc:
             bundle.problems.append(exc)
+            continue
+        if ruleset.id not in catalog.rulesets:
+            # Rule sets are wired into the code (dispatch); a file cannot add a new one.
+            bundle.problems.append(DefinitionError(source, "/id", f"没有编号为 '{ruleset.id}' 的规则集，"
+                                                   f"可导入的规则集：{'、'.join(sorted(catalog.rulesets))}"))
+        elif ruleset.id in bundle.rulesets:
+            bundle.problems.append(DefinitionError(source, "/id", f"规则集 '{ruleset.id}' 在 "
+                                                   f"{bundle.rulesets[ruleset.id][0]} 中已经出现过"))
+        else:
+            bundle.rulesets[ruleset.id] = (source, ruleset.document)
     try:
         # The imported rule files are not applied, so the running ones must hold as well.
         check_rules(imported, items if bundle.menu is not None else None,
@@ -217,34 +246,37 @@ def read_bundle(directory: Path) -> Bundle:
     return bundle
 
 
-def apply_menu(entries: list[dict[str, Any]]) -> None:
-    """Make the ServiceItem rows say what ``entries`` say; items not listed are disabled, never
-    deleted (old submissions point at them). The caller commits."""
-    from qunti.menu.models import ServiceItem
-
-    listed = set()
-    for position, entry in enumerate(entries):
-        listed.add(entry["code"])
-        item = db.session.get(ServiceItem, entry["code"]) or ServiceItem(code=entry["code"])
-        item.name, item.form_id = entry["name"], entry["form"]
-        item.organization, item.time_limit_days = entry["organization"], entry["timeLimitDays"]
-        item.functions, item.summary = list(entry["functions"]), entry.get("summary", "")
-        item.position, item.enabled = position, True
-        db.session.add(item)
-    for item in db.session.scalars(select(ServiceItem).where(ServiceItem.code.not_in(listed))):
-        item.enabled = False
-
-
 def apply_bundle(bundle: Bundle, user: Any = None) -> Imported:
-    """Publish the changed forms and replace the menu, in one transaction (a checked bundle)."""
+    """Apply a checked bundle in one transaction: units and calendar, then the changed forms, the
+    menu, and last the rule sets (checked again against all of that); all or nothing."""
     from qunti.admin import audit
     from qunti.admin.form_publish import Unchanged, publish
     from qunti.forms.models import Form
+    from qunti.orders.calendar import sync_calendar
     from qunti.plugins import form_owner
+    from qunti.rules import published as rulesets
 
     assert not bundle.problems
     published, unchanged = [], 0
+    units_changed = calendar_changed = False
     try:
+        if bundle.units is not None:
+            before = _units_now({})
+            apply_units(bundle.units)
+            db.session.flush()
+            after = _units_now({})
+            if after != before:
+                units_changed = True
+                audit.record("import", "units", "units", user=user, before={"units": len(before)},
+                             after={"units": len(after), "digest": digest(after)})
+        if bundle.calendar is not None:
+            before_days = _stored_calendar()
+            sync_calendar(bundle.calendar)
+            db.session.flush()
+            if _stored_calendar() != before_days:
+                calendar_changed = True
+                audit.record("import", "calendar", "calendar", user=user, before={"days": len(before_days)},
+                             after={"days": len(_stored_calendar())})
         for form_id, (source, schema) in bundle.forms.items():
             form = db.session.get(Form, form_id)
             if form is None:
@@ -268,11 +300,27 @@ def apply_bundle(bundle: Bundle, user: Any = None) -> Imported:
                              before={"digest": digest(before), "items": len(before)},
                              after={"digest": digest(bundle.menu), "items": len(bundle.menu)})
                 menu_changed = True
+        db.session.flush()
+        staged = []
+        for ruleset_id, (source, document) in bundle.rulesets.items():
+            running = rulesets.current(ruleset_id)
+            compiled = rulesets.check(document, ruleset_id, source=source)
+            if compiled.digest != running.digest:
+                stored = rulesets.publish(ruleset_id, document, base_digest=running.digest, note=f"导入自 {source}",
+                                          user=user, action="import", commit=False)
+                staged.append((ruleset_id, stored.number))
         db.session.commit()
     except BaseException:
         db.session.rollback()
         raise
-    return Imported(published=published, unchanged=unchanged, menu_changed=menu_changed)
+    return Imported(published=published, unchanged=unchanged, menu_changed=menu_changed, rulesets=staged,
+                    units_changed=units_changed, calendar_changed=calendar_changed)
+
+
+def _stored_calendar() -> list[dict[str, Any]]:
+    """The holiday calendar as stored now, in the calendar file's shape."""
+    return [{"date": row.day.isoformat(), "workday": row.is_workday, "name": row.name}
+            for row in db.session.scalars(select(CalendarDay).order_by(CalendarDay.day))]
 
 
 definitions_group = AppGroup("definitions", help="把数据库中正在使用的表单、服务菜单、规则导出为文件，或从文件导入")
@@ -305,5 +353,9 @@ def import_command(directory: Path) -> None:
         sys.exit(1)
     for form_id, number in done.published:
         click.echo(f"{form_id}：发布第 {number} 版")
+    for ruleset_id, number in done.rulesets:
+        click.echo(f"规则集 {ruleset_id}：发布第 {number} 版")
     click.echo(f"已导入：{len(done.published)} 个表单发布了新版本，{done.unchanged} 个没有变化；"
-               f"服务菜单{'已更新' if done.menu_changed else '没有变化'}。")
+               f"服务菜单{'已更新' if done.menu_changed else '没有变化'}；"
+               f"规则集 {len(done.rulesets)} 个发布了新版本；办单单位{'已更新' if done.units_changed else '没有变化'}；"
+               f"节假日日历{'已更新' if done.calendar_changed else '没有变化'}。")

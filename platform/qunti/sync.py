@@ -7,6 +7,8 @@ insert a version, and the loser simply finds it there on retry.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -62,33 +64,41 @@ def _sync_forms(catalog: Catalog) -> int:
     return created
 
 
-def _sync_menu(catalog: Catalog) -> None:
-    if not _file_changed("menu:service-menu", catalog.menu_digest):
-        return
+def apply_menu(entries: list[dict[str, Any]]) -> None:
+    """Make the ServiceItem rows say what the menu ``entries`` say (the caller commits). An item
+    not listed is disabled, never deleted: old submissions still point at it."""
     listed = set()
-    for position, entry in enumerate(catalog.menu):
+    for position, entry in enumerate(entries):
         listed.add(entry["code"])
         item = db.session.get(ServiceItem, entry["code"]) or ServiceItem(code=entry["code"])
         item.name, item.form_id = entry["name"], entry["form"]
         item.organization, item.time_limit_days = entry["organization"], entry["timeLimitDays"]
-        item.functions, item.summary = entry["functions"], entry.get("summary", "")
+        item.functions, item.summary = list(entry["functions"]), entry.get("summary", "")
         item.position, item.enabled = position, True
         db.session.add(item)
-    # An item dropped from the file is disabled, never deleted: old submissions still point at it.
     for item in db.session.scalars(select(ServiceItem).where(ServiceItem.code.not_in(listed))):
         item.enabled = False
 
 
-def _sync_units(catalog: Catalog) -> None:
-    if not _file_changed("units:units", digest(catalog.units)):
-        return
-    # Upsert, never delete: orders and accounts point at units; an admin's switch-off stays.
-    for code, entry in catalog.units.items():
+def _sync_menu(catalog: Catalog) -> None:
+    if _file_changed("menu:service-menu", catalog.menu_digest):
+        apply_menu(catalog.menu)
+
+
+def apply_units(units: dict[str, dict[str, Any]]) -> None:
+    """Upsert the handling units (the caller commits); never deletes one, since orders and accounts
+    point at units, and leaves an admin's switch-off as it is."""
+    for code, entry in units.items():
         unit = db.session.get(Unit, code)
         if unit is None:
             db.session.add(Unit(code=code, name=entry["name"], kind=entry["kind"], active=True))
         else:
             unit.name, unit.kind = entry["name"], entry["kind"]
+
+
+def _sync_units(catalog: Catalog) -> None:
+    if _file_changed("units:units", digest(catalog.units)):
+        apply_units(catalog.units)
 
 
 def _sync_calendar(catalog: Catalog) -> None:

@@ -197,9 +197,11 @@ def check_still_valid(ruleset_id: str | None = None) -> DefinitionError | None:
     return None
 
 
-def publish(ruleset_id: str, document: dict[str, Any], *, base_digest: str, note: str, user) -> RuleSetVersion:
+def publish(ruleset_id: str, document: dict[str, Any], *, base_digest: str, note: str, user,
+            action: str = "publish", commit: bool = True) -> RuleSetVersion:
     """Check ``document`` and store it as the next version of ``ruleset_id``; it runs from the next
-    request on, on every host. Commits, with the audit entry in the same transaction.
+    request on, on every host. Commits, with the audit entry in the same transaction (``commit=False``:
+    the caller commits, as ``qunti definitions import`` does for all its files at once).
 
     ``base_digest`` is the digest the editor started from: if another admin published in between,
     the publish is refused (PublishError) rather than silently overwriting their change. Raises
@@ -222,14 +224,18 @@ def publish(ruleset_id: str, document: dict[str, Any], *, base_digest: str, note
     else:
         before = version(ruleset_id, running.number).document
     stored = RuleSetVersion(ruleset_id=ruleset_id, number=running.number + 1, digest=compiled.digest,
-                            document=compiled.document, created_by=f"{user.display_name}（{user.username}）"[:80],
+                            document=compiled.document, created_by=(f"{user.display_name}（{user.username}）" if user is not None
+                                                                 else "系统（定义导入）")[:80],
                             note=note.strip()[:200])
     db.session.add(stored)
-    audit.record("publish", "ruleset", ruleset_id,
+    audit.record(action, "ruleset", ruleset_id,
                  before={"version": running.number, "digest": running.digest},
                  after={"version": stored.number, "digest": compiled.digest, "note": stored.note,
                         "changes": changes(before, compiled.document)},
                  user=user)
+    if not commit:
+        db.session.flush()  # a number another host took since fails here, inside the caller's transaction
+        return stored
     try:
         db.session.commit()
     except IntegrityError:
