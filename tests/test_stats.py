@@ -20,6 +20,9 @@ from qunti.forms.registry import current_version
 from qunti.menu.models import ServiceItem
 from qunti.orders.models import Order, Rating
 from qunti.reports import evaluation
+from qunti.stations.checklist import current_checklist
+from qunti.stations.inspections import record_inspection
+from qunti.stations.models import Inspection
 from qunti.stats.figures import Scope, dashboard
 
 from helpers import example_answers
@@ -33,12 +36,15 @@ def at(day: date, hour: int = 10, minute: int = 0) -> datetime:
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZONE).astimezone(timezone.utc)
 
 
-def inspect(app, station_name: str, results: dict[str, str], when: str) -> Submission:
+def inspect(app, station_code: str, results: dict[str, str], when: str) -> Inspection:
+    """A 七有 inspection of the checklist's example answers with ``results`` changed."""
     answers = example_answers(app, "station-checklist-qiyou")
-    answers["stationName"], answers["inspectionDate"] = station_name, when
+    answers["inspectionDate"] = when
     for key, result in results.items():
         answers[key] = {"result": result}
-    return intake.accept(current_version("station-checklist-qiyou"), answers)
+    inspection = record_inspection(db.session.get(Station, station_code), current_checklist(), answers)
+    db.session.commit()
+    return inspection
 
 
 @pytest.fixture
@@ -73,9 +79,9 @@ def world(app, ctx):
     for _ in range(3):
         make_user("resident")
     make_user("dispatcher")
-    inspect(app, "港城工业园区群团服务站", {"venue": "fail", "signage": "fail"}, "2026-05-01")  # superseded
-    inspect(app, "港城工业园区群团服务站", {"plaque": "partial", "atmosphere": "fail"}, "2026-10-01")
-    inspect(app, "不存在的服务站", {}, "2026-10-01")
+    inspect(app, "gangcheng", {"venue": "fail", "signage": "fail"}, "2026-05-01")  # superseded
+    inspect(app, "gangcheng", {"plaque": "partial", "atmosphere": "fail"}, "2026-10-01")
+    inspect(app, "gangcheng", {"plaque": "fail", "atmosphere": "fail"}, "2026-09-15")  # recorded later, older
     form = current_version("demand-survey")
     for org, station, status, signups in (("union", "gangcheng", "published", ["confirmed", "confirmed", "waiting"]),
                                           ("union", None, "cancelled", ["confirmed"]),
@@ -141,13 +147,13 @@ def test_every_figure_equals_its_recomputation_from_the_raw_rows(world, scope):
                 if scope.kind == "district" or (scope.kind == "organization" and s.lead_organization == scope.key)
                 or (scope.kind == "station" and s.code == scope.key)]
     assert board.stations == len(stations)
-    # 七有: the latest checklist of each station, 符合 over all items.
-    checklists = db.session.scalars(select(Submission).where(
-        Submission.form_version_id == current_version("station-checklist-qiyou").id).order_by(Submission.id)).all()
+    # 七有: the latest inspection of each station (latest date, then latest recorded), 符合 over all items.
+    inspections = db.session.scalars(select(Inspection).order_by(Inspection.inspected_on, Inspection.id)).all()
     for row in board.qiyou:
-        latest = [c for c in checklists if c.answers["stationName"] == row.station_name][-1:]
-        results = [v["result"] for c in latest for v in c.answers.values() if isinstance(v, dict) and "result" in v]
+        latest = [i for i in inspections if i.station_code == row.station_code][-1:]
+        results = [item.result for i in latest for item in i.items]
         assert (row.passed, row.items) == (results.count("pass"), len(results))
+        assert row.inspection_id == (latest[0].id if latest else None)
     signups = db.session.scalars(select(ActivitySignup)).all()
     activities = [a for a in db.session.scalars(select(Activity)) if a.status != "cancelled"
                   and (scope.kind == "district" or (scope.kind == "organization" and a.organization == scope.key)

@@ -13,11 +13,15 @@ from qunti.menu.queries import enabled_items
 def load_demo() -> str:
     """Create demo content once; running it again changes nothing."""
     from qunti.accounts.demo import DEMO_PASSWORD, load_demo_accounts
+    from qunti.stations.demo import load_demo_stations
     # Accounts and stations first: they are checked one by one, so an older installation that
     # already has submissions still gets the accounts it lacks.
     accounts = load_demo_accounts()
     db.session.commit()
+    stations = load_demo_stations()  # profiles, 七有 inspections and agreements of the demo stations
+    db.session.commit()
     note = f"演示账号 {accounts} 个（密码 {DEMO_PASSWORD}）。" if accounts else ""
+    note += f"服务站档案、检查和协议 {stations} 项。" if stations else ""
     if db.session.scalar(select(func.count()).select_from(Submission)):
         return ("已补建" + note) if note else "演示数据已存在，未做改动。"
     created = 0

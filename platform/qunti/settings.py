@@ -66,7 +66,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest file accepted into 文字资料库 and as a 民生实事 proposal's evidence, in bytes. Upload "
             "pages raise the request size limit to this (plus the form fields) for themselves only."),
     Setting("QIYOU_FORM", "station-checklist-qiyou",
-            "The form of 七有 station inspections; the statistics read the latest one per station."),
+            "The form of 七有 station inspections (enabled plugins' checklist items are added to it); the "
+            "statistics read the latest inspection per station."),
+    Setting("INSPECTION_PHOTO_MAX_BYTES", 5 * 1024 * 1024,
+            "Largest photo (JPEG or PNG) accepted for a 七有 inspection, in bytes. The upload page raises "
+            "the request size limit to this for itself only."),
     Setting("API_RATE_LIMIT", 120,
             "Requests one API key may make per window (fixed window counted in the database, so the "
             "limit holds across workers and hosts). 0 turns the limit off."),

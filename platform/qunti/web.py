@@ -56,6 +56,10 @@ def _register_blueprints(app: Flask) -> None:
     from qunti.stats import blueprints as stats_blueprints
     for bp in ledger_blueprints() + stats_blueprints():
         app.register_blueprint(bp)
+    # 服务站: profiles and staffing checks (station plugins), 七有 inspections, resource agreements.
+    from qunti.stations import blueprints as station_blueprints
+    for bp in station_blueprints():
+        app.register_blueprint(bp)
     for bp, prefix, is_api in integration_blueprints():
         if is_api:  # authenticated per request by API key, never by a browser session
             csrf.exempt(bp)

@@ -1,7 +1,9 @@
-"""Files people upload into the ledgers (文字资料库, a 民生实事 proposal's evidence).
+"""Files people upload: into the ledgers (文字资料库, a 民生实事 proposal's evidence), and photos of
+a 七有 inspection (qunti.stations, images only, with their own size limit).
 
 A file is accepted only when its extension is allowed AND its first bytes (for Office files: the zip
-directory) are what that type starts with; the size limit is ``DOCUMENT_MAX_BYTES``. Files are kept
+directory) are what that type starts with; the size limit is ``DOCUMENT_MAX_BYTES`` unless the
+caller gives another. Files are kept
 in the instance folder, outside the web root, under random names; the original name is data, shown
 and sent back in Content-Disposition, never used as a path.
 """
@@ -12,6 +14,7 @@ import io
 import os
 import secrets
 import zipfile
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +31,7 @@ TYPES = {  # extension -> (name people know, MIME type)
     "txt": ("文本（TXT）", "text/plain; charset=utf-8"),
 }
 ALLOWED_TEXT = "PDF、Word（DOCX）、Excel（XLSX）、JPG、PNG 或 TXT"
+IMAGES = ("jpg", "jpeg", "png")
 # Room for the other form fields of an upload page on top of the file itself.
 FORM_OVERHEAD = 64 * 1024
 
@@ -50,10 +54,19 @@ class StoredFile:
     sha256: str
 
 
-def allow_large_body() -> None:
-    """Let this request's body reach ``DOCUMENT_MAX_BYTES`` (plus the form), so a too-large file
-    gets this module's message instead of the app-wide 413. Call before reading ``request.form``."""
-    request.max_content_length = current_app.config["DOCUMENT_MAX_BYTES"] + FORM_OVERHEAD
+def allowed_text(allowed: Collection[str] | None = None) -> str:
+    """The allowed types as people read them: "JPG 或 PNG"."""
+    if allowed is None:
+        return ALLOWED_TEXT
+    names = list(dict.fromkeys(TYPES[extension][0] for extension in allowed))
+    return names[0] if len(names) == 1 else "、".join(names[:-1]) + " 或 " + names[-1]
+
+
+def allow_large_body(limit: int | None = None) -> None:
+    """Let this request's body reach ``limit`` (default ``DOCUMENT_MAX_BYTES``) plus the form, so a
+    too-large file gets this module's message instead of the app-wide 413. Call before reading
+    ``request.form``."""
+    request.max_content_length = (limit or current_app.config["DOCUMENT_MAX_BYTES"]) + FORM_OVERHEAD
 
 
 def _zip_has(content: bytes, member: str) -> bool:
@@ -103,15 +116,19 @@ def clean_name(filename: str) -> str:
     return name[:200]
 
 
-def accept(upload: FileStorage | None, folder: str) -> StoredFile:
-    """Check ``upload`` and keep it under ``<instance>/<folder>``; raises UploadRefused."""
+def accept(upload: FileStorage | None, folder: str, *, allowed: Collection[str] | None = None,
+           limit: int | None = None) -> StoredFile:
+    """Check ``upload`` and keep it under ``<instance>/<folder>``; raises UploadRefused.
+
+    ``allowed`` narrows the types (extensions of TYPES, e.g. IMAGES); ``limit`` is the size limit in
+    bytes (default ``DOCUMENT_MAX_BYTES``)."""
     if not isinstance(upload, FileStorage) or not upload.filename:
         raise UploadRefused("请选择要上传的文件。")
     name = clean_name(upload.filename)
     extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    if extension not in TYPES:
-        raise UploadRefused(f"不支持这种文件类型，只能上传 {ALLOWED_TEXT} 文件。")
-    limit = current_app.config["DOCUMENT_MAX_BYTES"]
+    if extension not in TYPES or (allowed is not None and extension not in allowed):
+        raise UploadRefused(f"不支持这种文件类型，只能上传 {allowed_text(allowed)} 文件。")
+    limit = limit or current_app.config["DOCUMENT_MAX_BYTES"]
     content = upload.stream.read(limit + 1)
     if len(content) > limit:
         raise UploadRefused(f"文件不能超过 {limit / 1024 / 1024:.1f} MB。")
@@ -132,10 +149,11 @@ def discard(relative_path: str | None) -> None:
         (Path(current_app.instance_path) / relative_path).unlink(missing_ok=True)
 
 
-def download(relative_path: str, original_name: str):
+def download(relative_path: str, original_name: str, *, as_attachment: bool = True):
     """Send a stored file as an attachment under its original name (RFC 5987 ``filename*`` for
-    Chinese names, an ASCII fallback for old clients)."""
+    Chinese names, an ASCII fallback for old clients). ``as_attachment=False`` shows it in the page
+    (for images, whose content was checked when they were accepted)."""
     path = Path(current_app.instance_path) / relative_path
     extension = relative_path.rsplit(".", 1)[-1].lower()
     mimetype = TYPES.get(extension, ("", "application/octet-stream"))[1]
-    return send_file(path, mimetype=mimetype, as_attachment=True, download_name=original_name, max_age=0)
+    return send_file(path, mimetype=mimetype, as_attachment=as_attachment, download_name=original_name, max_age=0)

@@ -1,10 +1,15 @@
-"""Eligibility rule sets: who may sign up for a plugin's activity, as JSON Logic over the answers.
+"""Plugin rule sets: conditions on the answers of a plugin's form, as JSON Logic.
+
+Two uses, one format: who may sign up for a brand's activity (eligibility), and whether a station's
+staffing meets its model (a station plugin's staffing check over the station profile form).
 
 A rule set (a plugin's ``rules/*.json`` or a ``qunti_rules()`` result) lists rules, each tied to one
-form: ``when`` must hold for the sign-up to be accepted, otherwise the resident reads ``message``.
-Rules read ``answers.<field>`` (checked against the form when loaded) and ``activity.date``,
+form: ``when`` must hold, otherwise the person reads ``message`` -- or, when the rule has a
+``reason`` (JSON Logic giving a sentence, e.g. ``{"cat": ["群团联络员仅 ", …, " 名"]}``), that
+sentence. Rules read ``answers.<field>`` (checked against the form when loaded) and ``activity.date``,
 ``activity.type``, ``activity.organization``. The file's ``tests`` run when it is loaded, and every
-rule must be shown refusing at least once, so a rule that can never fail is caught early.
+rule must be shown refusing at least once, so a rule that can never fail is caught early; a test may
+also say which sentence a refusing rule must give (``reasons``).
 """
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ class Rule:
     when: CompiledRule
     owner: str  # plugin id
     ruleset: str
+    reason: CompiledRule | None = None  # computes the sentence shown instead of ``message``
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,18 @@ def context(answers: Mapping[str, Any], activity: Mapping[str, Any]) -> dict[str
     return {"answers": dict(answers), "activity": {key: activity.get(key) for key in ACTIVITY_FIELDS}}
 
 
+def reason_of(rule: Rule, data: Any) -> str:
+    """The sentence a broken ``rule`` gives for ``data``: its ``reason`` if that yields words, else ``message``."""
+    if rule.reason is None:
+        return rule.message
+    try:
+        text = rule.reason(data)
+    except DataLogicError:
+        log.exception("插件 %s 的规则 %s/%s 的说明无法计算，改用固定说明", rule.owner, rule.ruleset, rule.id)
+        return rule.message
+    return text.strip() if isinstance(text, str) and text.strip() else rule.message
+
+
 def refusals(rules: Iterable[Rule], answers: Mapping[str, Any], activity: Mapping[str, Any]) -> list[Refusal]:
     """The rules ``answers`` break. A rule that cannot be evaluated is logged and not held against
     the resident: a plugin's mistake must not lock people out."""
@@ -67,10 +85,10 @@ def refusals(rules: Iterable[Rule], answers: Mapping[str, Any], activity: Mappin
         try:
             held = truthy(rule.when(data))
         except DataLogicError:
-            log.exception("插件 %s 的报名条件 %s/%s 无法计算，已跳过", rule.owner, rule.ruleset, rule.id)
+            log.exception("插件 %s 的规则 %s/%s 无法计算，已跳过", rule.owner, rule.ruleset, rule.id)
             continue
         if not held:
-            found.append(Refusal(rule.id, rule.title, rule.message))
+            found.append(Refusal(rule.id, rule.title, reason_of(rule, data)))
     return found
 
 
@@ -88,31 +106,38 @@ class _Checker:
             raise self.fail(at, f"表单 '{form_id}' 不存在")
         return schema
 
-    def rule(self, index: int, raw: dict[str, Any], ruleset_id: str) -> Rule:
-        at = ["rules", index]
-        schema = self.form([*at, "form"], raw["form"])
-        for problem in check(raw["when"], self.engine):
+    def logic(self, at: list[Any], logic: Any, schema: Mapping[str, Any], form_id: str) -> CompiledRule:
+        """``logic`` checked (operators, and every field it reads exists) and compiled."""
+        what = "说明" if at[-1] == "reason" else "条件"
+        for problem in check(logic, self.engine):
             reason = (f"未知的运算符 '{problem.get('operator')}'" if problem.get("code") == "UnknownOperator"
-                      else f"条件写法有误：{problem.get('message')}")
-            raise DefinitionError(self.source, pointer([*at, "when"]) + (problem.get("pointer") or ""), reason)
+                      else f"{what}写法有误：{problem.get('message')}")
+            raise DefinitionError(self.source, pointer(at) + (problem.get("pointer") or ""), reason)
         try:
-            when = CompiledRule(raw["when"], self.engine)
+            compiled = CompiledRule(logic, self.engine)
         except DataLogicError as exc:
-            raise self.fail([*at, "when"], f"条件无法编译：{exc}") from None
-        facts = when.facts()
+            raise self.fail(at, f"{what}无法编译：{exc}") from None
+        facts = compiled.facts()
         # Custom operations make the engine unsure of completeness; their arguments are still plain reads.
         if facts.get("computed_reads") or (not facts.get("reads_complete", True) and not facts.get("custom_operators")):
-            raise self.fail([*at, "when"], "条件读取的字段路径须写成固定文字，加载时才能检查它们是否存在")
+            raise self.fail(at, f"{what}读取的字段路径须写成固定文字，加载时才能检查它们是否存在")
         for path in facts["reads"]:
             parts = [str(p) for p in path]
             if parts[:1] == ["answers"] and len(parts) > 1:
                 if not has_path(dict(schema), parts[1:]):
-                    raise self.fail([*at, "when"], f"表单 '{raw['form']}' 中没有字段 '{'.'.join(parts[1:])}'")
+                    raise self.fail(at, f"表单 '{form_id}' 中没有字段 '{'.'.join(parts[1:])}'")
             elif not (len(parts) == 2 and parts[0] == "activity" and parts[1] in ACTIVITY_FIELDS):
-                raise self.fail([*at, "when"], f"字段 '{'.'.join(parts)}' 不可读取（可用：answers.<表单字段>、"
-                                               f"{'、'.join('activity.' + f for f in ACTIVITY_FIELDS)}）")
+                raise self.fail(at, f"字段 '{'.'.join(parts)}' 不可读取（可用：answers.<表单字段>、"
+                                    f"{'、'.join('activity.' + f for f in ACTIVITY_FIELDS)}）")
+        return compiled
+
+    def rule(self, index: int, raw: dict[str, Any], ruleset_id: str) -> Rule:
+        at = ["rules", index]
+        schema = self.form([*at, "form"], raw["form"])
+        when = self.logic([*at, "when"], raw["when"], schema, raw["form"])
+        reason = self.logic([*at, "reason"], raw["reason"], schema, raw["form"]) if "reason" in raw else None
         return Rule(id=raw["id"], title=raw["title"], form=raw["form"], message=raw["message"], when=when,
-                    owner=self.owner, ruleset=ruleset_id)
+                    owner=self.owner, ruleset=ruleset_id, reason=reason)
 
     def run_test(self, index: int, case: dict[str, Any], rules: tuple[Rule, ...]) -> set[str]:
         at = ["tests", index]
@@ -150,6 +175,23 @@ class _Checker:
         if failed != set(case["expect"]):
             raise self.fail(at, f"自测「{case['name']}」：期望不满足 {sorted(case['expect']) or '（无）'}，"
                                 f"实际不满足 {sorted(failed) or '（无）'}")
+        for rule in applicable:
+            if rule.id not in failed or rule.reason is None:
+                continue
+            try:
+                text = rule.reason(data)
+            except DataLogicError as exc:
+                raise self.fail(at, f"自测「{case['name']}」计算规则 '{rule.id}' 的说明时出错：{exc}") from None
+            if not isinstance(text, str) or not text.strip():
+                raise self.fail(at, f"自测「{case['name']}」：规则 '{rule.id}' 的说明须算出一句话，实际是 {text!r}")
+        for rule_id, expected in case.get("reasons", {}).items():
+            rule = next((r for r in applicable if r.id == rule_id), None)
+            if rule is None or rule_id not in failed:
+                raise self.fail([*at, "reasons", rule_id], f"规则 '{rule_id}' 在这个自测中并不拒绝，无说明可比")
+            actual = reason_of(rule, data)
+            if actual != expected:
+                raise self.fail([*at, "reasons", rule_id], f"自测「{case['name']}」：规则 '{rule_id}' 的说明应为"
+                                                           f"「{expected}」，实际是「{actual}」")
         return failed
 
 
@@ -159,7 +201,7 @@ def validate_ruleset(document: Any, *, forms: Mapping[str, Mapping[str, Any]], e
 
     ``engine`` knows the JSON Logic operations plugins add. Raises DefinitionError naming ``source``.
     """
-    shapes.check(document, shapes.validator("eligibility.schema.json"), source, "报名条件规则集")
+    shapes.check(document, shapes.validator("eligibility.schema.json"), source, "插件规则集")
     checker = _Checker(source, owner, forms, engine)
     seen: dict[str, int] = {}
     rules = []

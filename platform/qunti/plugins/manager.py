@@ -10,7 +10,8 @@ plugin. Plugins come from two places, in this order:
   and it names a package holding ``plugin.json`` that implements the hooks itself.
 
 A plugin folder holds ``plugin.json`` (checked against ``schemas/manifest.schema.json``), optional
-``forms/*.json`` (checked exactly like core forms) and ``rules/*.json`` (eligibility rule sets).
+``forms/*.json`` (checked exactly like core forms) and ``rules/*.json`` (rule sets over its forms:
+sign-up eligibility, or a station kind's staffing check).
 Everything is checked here, once, at start-up: a DefinitionError names the plugin and the file.
 Whether a plugin is *enabled* is a database switch read per request (``qunti.plugins.state``); a
 :class:`PluginSet` never changes after it is built.
@@ -106,6 +107,18 @@ class ActivityType:
     default_capacity: int = 30
 
 
+@dataclass(frozen=True)
+class StationKind:
+    """A kind of station (``Station.kind``) a station plugin defines: its staffing model, the form
+    of a station's profile, and the plugin's rules over that form, which are the staffing check."""
+
+    code: str
+    plugin_id: str
+    name: str
+    staffing_model: str
+    profile_form: str
+
+
 class PluginSet:
     """Every installed plugin and what it contributes, attributed to its id; built once per app."""
 
@@ -113,7 +126,8 @@ class PluginSet:
                  form_owner: dict[str, str], activity_types: dict[str, ActivityType],
                  rulesets: dict[str, eligibility.RuleSet], operations: dict[str, Callable[..., Any]],
                  blueprints: list[tuple[str, Blueprint]], admin_views: list[tuple[str, dict[str, Any]]],
-                 checklist_items: list[tuple[str, dict[str, Any]]], menu_entries: list[tuple[str, dict[str, Any]]]):
+                 checklist_items: list[tuple[str, dict[str, Any]]], menu_entries: list[tuple[str, dict[str, Any]]],
+                 station_kinds: dict[str, StationKind] | None = None):
         self.manager = manager
         self.plugins = plugins
         self.forms = forms
@@ -125,6 +139,7 @@ class PluginSet:
         self.admin_views = admin_views
         self.checklist_items = checklist_items
         self.menu_entries = menu_entries
+        self.station_kinds = station_kinds or {}
         rules: dict[str, list[eligibility.Rule]] = {}
         for ruleset in rulesets.values():
             for rule in ruleset.rules:
@@ -467,6 +482,28 @@ class _Loader:
             seen[item["code"]] = owner
         return found
 
+    def station_kinds(self, owner_of: Mapping[str, str],
+                      rulesets: Mapping[str, eligibility.RuleSet]) -> dict[str, StationKind]:
+        found: dict[str, StationKind] = {}
+        for plugin in self.plugins.values():
+            raw = plugin.manifest.station_kind
+            if raw is None:
+                continue
+            where = self.label(plugin.id, display_path(plugin.folder / FILE_NAME) if plugin.folder else plugin.source)
+            form = raw["profileForm"]
+            if owner_of.get(form) != plugin.id:
+                raise DefinitionError(where, "/stationKind/profileForm",
+                                      f"站点档案表单 '{form}' 不存在（须是本插件的表单）")
+            if not any(rule.form == form for r in rulesets.values() if r.owner == plugin.id for rule in r.rules):
+                raise DefinitionError(where, "/stationKind/profileForm",
+                                      f"站点类型须在 rules/ 中带有对表单 '{form}' 的人员配置检查规则")
+            if raw["code"] in found:
+                raise DefinitionError(where, "/stationKind/code", f"站点类型 '{raw['code']}' 重复"
+                                                                  f"（另见插件 {found[raw['code']].plugin_id}）")
+            found[raw["code"]] = StationKind(code=raw["code"], plugin_id=plugin.id, name=raw["name"],
+                                             staffing_model=raw["staffingModel"], profile_form=form)
+        return found
+
     def load(self) -> PluginSet:
         self.discover()
         self.register()
@@ -479,7 +516,8 @@ class _Loader:
             activity_types=activity_types, rulesets=rulesets, operations=operations,
             blueprints=self.blueprints(), admin_views=self.listed("qunti_admin_views", "adminView"),
             checklist_items=self.checklist_items(),
-            menu_entries=[(p.id, dict(e)) for p in self.plugins.values() for e in p.manifest.menu_entries])
+            menu_entries=[(p.id, dict(e)) for p in self.plugins.values() for e in p.manifest.menu_entries],
+            station_kinds=self.station_kinds(owner_of, rulesets))
 
 
 def load_plugins(config: Mapping[str, Any], core_forms: Mapping[str, Any] | None = None) -> PluginSet:

@@ -1,5 +1,5 @@
 """A plugin's ``plugin.json``: who it is (id, name, kind, organization, version, description) and
-the data it contributes without code (activity types, service menu entries)."""
+the data it contributes without code (activity types, service menu entries, a station kind)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -23,6 +23,7 @@ class Manifest:
     description: str
     activity_types: tuple[dict[str, Any], ...] = ()
     menu_entries: tuple[dict[str, Any], ...] = ()
+    station_kind: dict[str, Any] | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -36,11 +37,14 @@ def validate_manifest(document: Any, source: str, expected_id: str | None = None
     if expected_id is not None and document["id"] != expected_id:
         raise DefinitionError(source, "/id", f"插件编号 '{document['id']}' 须与所在文件夹（或入口点）名 "
                                              f"'{expected_id}' 相同")
+    if "stationKind" in document and document["kind"] != "station":
+        raise DefinitionError(source, "/stationKind", "只有站点插件（kind 为 station）才能声明站点类型")
     return Manifest(id=document["id"], name=document["name"], kind=document["kind"],
                     organization=document["organization"], version=document["version"],
                     description=document["description"],
                     activity_types=tuple(dict(t) for t in document.get("activityTypes", ())),
                     menu_entries=tuple(dict(e) for e in document.get("menuEntries", ())),
+                    station_kind=dict(document["stationKind"]) if "stationKind" in document else None,
                     raw=document)
 
 

@@ -26,6 +26,7 @@ from qunti.ledgers.demands import local_bounds
 from qunti.menu.models import ORGANIZATIONS, ServiceItem
 from qunti.orders.models import Order, Rating
 from qunti.reports.evaluation import NO_STATION, NO_UNIT, SATISFIED_LEVELS, Figures
+from qunti.stations.models import Inspection, latest_inspection_ids
 from qunti.stats.sqltime import month_bucket, on_or_before_local_day
 
 SCOPES = {"district": "全区", "organization": "群团组织", "station": "服务站"}
@@ -54,8 +55,8 @@ class Scope:
 class QiyouRow:
     station_code: str
     station_name: str
-    inspected_on: str | None  # the inspection's date as written on the checklist
-    submission_id: int | None
+    inspected_on: str | None  # the latest inspection's date, YYYY-MM-DD
+    inspection_id: int | None  # qunti.stations.models.Inspection
     passed: int = 0
     items: int = 0
 
@@ -193,23 +194,18 @@ def station_codes(scope: Scope) -> list[Station]:
 
 
 def qiyou(stations: list[Station]) -> list[QiyouRow]:
-    """The latest 七有 inspection of each station (matched by the checklist's station name) and the
-    share of its items judged 符合."""
-    form_id = current_app.config["QIYOU_FORM"]
-    name = Submission.answers["stationName"].as_string()
-    versions = list(db.session.scalars(select(FormVersion.id).where(FormVersion.form_id == form_id)))
-    latest = (select(func.max(Submission.id)).where(Submission.form_version_id.in_(versions),
-                                                    name.in_([s.name for s in stations])).group_by(name)
-              # SQLite's statistics average over all forms and would scan every submission instead.
-              .with_hint(Submission, "INDEXED BY ix_submission_form_version_id", dialect_name="sqlite"))
-    found = {answers.get("stationName"): (sid, answers) for sid, answers in db.session.execute(
-        select(Submission.id, Submission.answers).where(Submission.id.in_(latest)))} if stations else {}
+    """The latest 七有 inspection of each station (qunti.stations: latest inspection date, then the
+    latest recorded) and the share of its items judged 符合."""
+    found = {row.station_code: row for row in db.session.execute(
+        select(Inspection.station_code, Inspection.id, Inspection.inspected_on, Inspection.passed,
+               Inspection.items_count).where(Inspection.id.in_(latest_inspection_ids([s.code for s in stations]))))
+    } if stations else {}
     rows = []
     for station in stations:
-        sid, answers = found.get(station.name, (None, {}))
-        results = [v.get("result") for v in answers.values() if isinstance(v, dict) and "result" in v]
-        rows.append(QiyouRow(station.code, station.name, answers.get("inspectionDate"), sid,
-                             passed=sum(r == PASS for r in results), items=len(results)))
+        row = found.get(station.code)
+        rows.append(QiyouRow(station.code, station.name, row.inspected_on.isoformat() if row else None,
+                             row.id if row else None, passed=row.passed if row else 0,
+                             items=row.items_count if row else 0))
     return rows
 
 
