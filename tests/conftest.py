@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from qunti import create_app
 from qunti.db import db
@@ -77,6 +78,10 @@ def make_app(database_url, tmp_path):
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+            # Engines a feature keeps beside the app's own (the card scans' pool, say).
+            for extension in list(app.extensions.values()):
+                if isinstance(extension, Engine):
+                    extension.dispose()
 
 
 @pytest.fixture

@@ -95,6 +95,21 @@ def active_membership(id_number: str = ID_A) -> Membership | None:
         Member.person_key == identity.person_key(id_number), Membership.status == "active"))
 
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def body_text(response) -> str:
+    """What a person reads in ``response``: the text of a page or CSV, every cell of a workbook."""
+    if response.mimetype != XLSX:
+        return response.get_data(as_text=True)
+    import io
+
+    from openpyxl import load_workbook
+    book = load_workbook(io.BytesIO(response.data), read_only=True)
+    return "\n".join("\t".join("" if v is None else str(v) for v in row)
+                     for sheet in book.worksheets for row in sheet.iter_rows(values_only=True))
+
+
 def verify_link(html: str) -> str:
     """The verify link printed on a card page."""
     found = re.search(r'https?://[^"<\s]+/verify/[A-Za-z0-9._-]+', html)

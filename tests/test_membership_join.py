@@ -176,7 +176,7 @@ def test_identity_data_appears_only_to_the_member_and_the_approving_handler(app,
     from qunti.membership import codes as join_codes
     from qunti.membership.models import JoinCode
 
-    from membership_helpers import verify_link
+    from membership_helpers import body_text, verify_link
     from users import forget_request_state
 
     setup_organizations()
@@ -186,7 +186,7 @@ def test_identity_data_appears_only_to_the_member_and_the_approving_handler(app,
     def look(who, client, method, path, **kwargs):
         forget_request_state()
         response = getattr(client, method)(path, **kwargs)
-        seen.append((phase, who, f"{method.upper()} {path}", response.get_data(as_text=True)))
+        seen.append((phase, who, f"{method.upper()} {path}", body_text(response)))
         return response
 
     people = {"station_staff": make_user("station_staff", station_code="gangcheng"),
@@ -209,7 +209,8 @@ def test_identity_data_appears_only_to_the_member_and_the_approving_handler(app,
     pages = ["/staff/membership/", "/staff/membership/applications", "/staff/membership/applications?state=all",
              f"/staff/membership/applications/{application.id}", "/staff/", "/staff/orders",
              f"/staff/orders/{order.id}", f"/api/v1/orders/{number}", f"/api/v1/orders/{number}/events",
-             "/board", "/staff/membership/members?status=all", "/staff/membership/members.csv?status=all"]
+             "/board", "/staff/membership/members?status=all", "/staff/membership/members.csv?status=all",
+             "/staff/membership/members.xlsx?status=all"]
 
     def everyone_looks():
         for who, client in clients.items():
@@ -241,11 +242,12 @@ def test_identity_data_appears_only_to_the_member_and_the_approving_handler(app,
     assert any(p == "open" and who == "colleague" and ID_A in body for p, who, _w, body in seen)
     csv = next(body for p, who, what, body in seen if p == "decided" and who == "org_admin" and "members.csv" in what)
     assert "王*芳" in csv and "151****6789" in csv and "500***********3029" in csv
-    # Only org_admin and sys_admin get the export, and every export is in the audit log.
-    assert all("王*芳" not in body for _p, who, what, body in seen
-               if "members.csv" in what and who not in ("org_admin", "sys_admin"))
+    xlsx = next(body for p, who, what, body in seen if p == "decided" and who == "org_admin" and "xlsx" in what)
+    assert "王*芳" in xlsx and "151****6789" in xlsx and "500***********3029" in xlsx
+    # Only the organization's admin gets the export, and every export is in the audit log.
+    assert all("王*芳" not in body for _p, who, what, body in seen if "members.csv" in what and who != "org_admin")
     exports = db.session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "export"))
-    assert exports == 4  # org_admin and sys_admin, before and after the decision
+    assert exports == 4  # CSV and XLSX, before and after the decision
 
 
 def test_demo_organizations_are_loaded_once(app, runner):

@@ -55,6 +55,10 @@ SETTINGS: tuple[Setting, ...] = (
             "derived from SECRET_KEY. Changing it breaks duplicate detection for stored members."),
     Setting("JOIN_CODE_VALID_DAYS", 365, "Days a printed join / activity QR code works unless staff choose otherwise."),
     Setting("MEMBER_PHOTO_MAX_BYTES", 512 * 1024, "Largest member card photo accepted (JPEG or PNG), in bytes."),
+    Setting("POSTER_FONT", None,
+            "Font file (TTF, TTC or OTF with Chinese glyphs) the PNG QR posters print the station's or "
+            "workplace's name in. Unset: the first of qunti.membership.posters.FONT_CANDIDATES found "
+            "(Debian: fonts-wqy-microhei); with none the PNG carries the code alone."),
     # 三基四库: the four ledgers, base statistics and the interconnection API (qunti.ledgers,
     # qunti.stats, qunti.integration).
     Setting("LEDGER_PAGE_SIZE", 50, "Rows per page of the ledger lists (keyset pagination)."),

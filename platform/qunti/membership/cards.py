@@ -11,15 +11,18 @@ import base64
 import hashlib
 import hmac
 import secrets
+import threading
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import date
+from functools import lru_cache
 
 import segno
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from markupsafe import escape
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, create_engine, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from qunti.db import db, utcnow
 from qunti.masking import mask_id_number, mask_name
@@ -72,8 +75,15 @@ def card_token(card: MemberCard) -> str:
 
 def read_token(token: str) -> tuple[int, str] | None:
     """(card id, nonce) of a genuine token; None if it was altered, truncated or invented."""
+    return _read(_serializer(), token)
+
+
+@lru_cache(maxsize=4096)
+def _read(serializer: URLSafeSerializer, token: str) -> tuple[int, str] | None:
+    # What a token says never changes for one key (the serializer), so the same card scanned again
+    # skips the HMAC; what the card is worth today is read from the database on every scan.
     try:
-        value = _serializer().loads(token)
+        value = serializer.loads(token)
     except BadSignature:
         return None
     if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int)
@@ -122,19 +132,49 @@ _VERIFY = (
     .where(MemberCard.id == bindparam("card_id")))
 
 
+_SCAN_ENGINE = "qunti.membership.scan_engine"
+_scan_engine_lock = threading.Lock()
+
+
+def scan_engine() -> Engine:
+    """The engine card scans read through. On a server database: a pool of its own in autocommit and
+    without the app pool's ping on checkout, so a scan is one round trip (no ping, no BEGIN, no
+    ROLLBACK); :func:`verify` retries once on a dropped connection instead. SQLite: the app's engine,
+    with no round trips to save. Kept in ``app.extensions``; disposed with the app's engines."""
+    engine = db.engine
+    if engine.dialect.name == "sqlite":
+        return engine
+    scan = current_app.extensions.get(_SCAN_ENGINE)
+    if scan is None:
+        with _scan_engine_lock:
+            scan = current_app.extensions.get(_SCAN_ENGINE)
+            if scan is None:
+                scan = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False)
+                current_app.extensions[_SCAN_ENGINE] = scan
+    return scan
+
+
+def _card_row(card_id: int):
+    engine = scan_engine()
+    for attempt in (1, 2):
+        try:
+            with engine.connect() as connection:
+                return connection.execute(_VERIFY, {"card_id": card_id}).first()
+        except DBAPIError as exc:
+            # A pooled connection the server dropped (restart, idle timeout): SQLAlchemy has
+            # invalidated the pool's connections, so the second attempt opens a fresh one.
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+    return None
+
+
 def verify(token: str, today: date) -> Verification:
     """What a scan of ``token`` shows today (one query for a genuine token, none for a forged one)."""
     found = read_token(token)
     if found is None:
         return Verification("invalid")
     card_id, nonce = found
-    # One row, read outside the request's session: on a server database in autocommit (no BEGIN, no
-    # ROLLBACK: two round trips fewer on the page every gate scans); SQLite has no round trips to save.
-    engine = db.engine
-    with engine.connect() as connection:
-        if engine.dialect.name != "sqlite":
-            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-        row = connection.execute(_VERIFY, {"card_id": card_id}).first()
+    row = _card_row(card_id)
     if row is None or not hmac.compare_digest(row.nonce, nonce):
         return Verification("invalid")
     status = status_of(row.status, row.revoked_at is not None, row.expires_on, today)
@@ -159,19 +199,14 @@ def qr_path(data: str) -> tuple[str, int]:
     return "".join(parts), len(code.matrix)
 
 
-def qr_svg(data: str, *, caption: str = "", module: int = 8, border: int = 4) -> str:
-    """A standalone SVG of a QR code, with ``caption`` (e.g. the station's name) as text beneath."""
+def qr_svg(data: str, *, module: int = 8, border: int = 4) -> str:
+    """A standalone SVG of a QR code (posters with a name beneath: :mod:`qunti.membership.posters`)."""
     path, size = qr_path(data)
     side = (size + 2 * border) * module
-    caption_height = 56 if caption else 0
-    text = (f'<text x="{side / 2}" y="{side + 34}" text-anchor="middle" font-size="26" '
-            f'font-family="PingFang SC, Microsoft YaHei, Noto Sans CJK SC, sans-serif">{escape(caption)}</text>'
-            if caption else "")
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{side}" height="{side + caption_height}" '
-            f'viewBox="0 0 {side} {side + caption_height}">'
-            f'<rect width="100%" height="100%" fill="#fff"/>'
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{side}" height="{side}" '
+            f'viewBox="0 0 {side} {side}"><rect width="100%" height="100%" fill="#fff"/>'
             f'<g transform="translate({border * module} {border * module}) scale({module})">'
-            f'<path d="{path}" fill="#000"/></g>{text}</svg>')
+            f'<path d="{path}" fill="#000"/></g></svg>')
 
 
 def data_uri(svg: str) -> str:

@@ -18,21 +18,21 @@ from qunti.accounts.access import forbidden, login_required_role, scope_orders
 from qunti.db import db, utcnow
 from qunti.directory.models import Station
 from qunti.masking import mask_id_number, mask_name, mask_phone
-from qunti.membership import cards, codes, identity, join, transfer
+from qunti.membership import cards, codes, identity, join, posters, transfer
 from qunti.membership.cycle import DecisionError
 from qunti.membership.models import (
     APPLICATION_STATES, CATEGORIES, KIND_UNITS, KINDS, MEMBER_WORDS, MEMBERSHIP_STATUSES, TRANSFER_STATES,
     JoinApplication, JoinCode, Member, Membership, Organization, TransferRequest)
 from qunti.orders import calendar
 from qunti.orders.models import Order
-from qunti.qr import qr_response
-from qunti.reports.export import to_csv
+from qunti.reports.export import to_csv, to_xlsx
 
 bp = Blueprint("member_staff", __name__, url_prefix="/staff/membership")
 
 CASE_ROLES = ("station_staff", "dispatcher", "handler", "org_admin", "sys_admin")
 MEMBER_ROLES = ("handler", "org_admin", "sys_admin")
 ADMIN_ROLES = ("org_admin", "sys_admin")
+EXPORT_ROLES = ("org_admin",)  # exports of personal data: the organization's own admin only
 CODE_ROLES = ("station_staff", "org_admin", "sys_admin")
 PAGE_SIZE = 50
 
@@ -235,25 +235,30 @@ def _members_query():
 @login_required_role(*MEMBER_ROLES)
 def members():
     query, organization, status = _members_query()
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
     total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
     rows = db.session.execute(query.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
     listed = [{"membership": m, "name": mask_name(p.name), "phone": mask_phone(identity.decrypt(p.phone_enc)),
                "organization": o} for m, p, o in rows]
     organizations = db.session.scalars(select(Organization).where(
         Organization.kind.in_(user_kinds(current_user))).order_by(Organization.name)).all()
     return render_template("membership/staff/members.html", rows=listed, total=total, page=page,
-                           pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), organizations=organizations,
+                           pages=pages, organizations=organizations,
                            organization=organization, status=status, statuses=MEMBERSHIP_STATUSES,
-                           may_export=current_user.role in ADMIN_ROLES)
+                           may_export=current_user.role in EXPORT_ROLES, may_revoke=current_user.role in ADMIN_ROLES)
 
 
-@bp.get("/members.csv")
-@login_required_role(*ADMIN_ROLES)
-def members_csv():
-    """The member list as CSV, identity data masked; every export is written to the audit log."""
+@bp.get("/members.<any(csv, xlsx):fmt>")
+@login_required_role(*EXPORT_ROLES)
+def members_export(fmt: str):
+    """名册导出: an organization's admin, its own members only, ID numbers, phones and names masked;
+    every export is written to the audit log."""
     from qunti.admin.audit import record
 
+    kinds = user_kinds(current_user)
+    if not kinds:
+        forbidden("您所在的群团组织没有会员名册可以导出。")
     query, organization, status = _members_query()
     rows = db.session.execute(query).all()
     head = ["组织", "类别", "姓名", "身份证号", "手机号", "证号", "加入日期", "结束日期", "状态", "工作单位"]
@@ -262,11 +267,15 @@ def members_csv():
               m.number, m.joined_on.isoformat(), m.ended_on.isoformat() if m.ended_on else "",
               MEMBERSHIP_STATUSES.get(m.status, m.status), m.workplace]
              for m, p, o in rows]
-    record("export", "member", organization or ",".join(user_kinds(current_user)),
-           after={"rows": len(lines), "organization": organization, "status": status})
+    record("export", "member", organization or ",".join(kinds),
+           after={"format": fmt, "rows": len(lines), "organization": organization, "status": status})
     db.session.commit()
-    response = Response(to_csv(head, lines), mimetype="text/csv")
-    response.headers["Content-Disposition"] = 'attachment; filename="members.csv"'
+    if fmt == "csv":
+        response = Response(to_csv(head, lines), mimetype="text/csv")
+    else:
+        response = Response(to_xlsx(head, lines, title="会员名册（身份信息已打码）", sheet_name="会员名册"),
+                            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    response.headers["Content-Disposition"] = f'attachment; filename="members.{fmt}"'
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -358,16 +367,17 @@ def code_create():
     station_code = current_user.station_code if current_user.role == "station_staff" \
         else (form.get("station") or None)
     workplace = (form.get("workplace") or "").strip()
-    days = form.get("days", type=int) or current_app.config["JOIN_CODE_VALID_DAYS"]
+    raw_days = (form.get("days") or "").strip()
+    days = int(raw_days) if raw_days.isdigit() else (current_app.config["JOIN_CODE_VALID_DAYS"] if not raw_days else 0)
     problem = None
     if station_code and db.session.get(Station, station_code) is None:
         problem = "请选择服务站。"
     elif len(workplace) > 100:
         problem = "单位名称不能超过 100 个字。"
     elif not 1 <= days <= 3650:
-        problem = "有效天数须在 1 到 3650 之间。"
+        problem = "有效天数须是 1 到 3650 之间的整数。"
     code = JoinCode(purpose=purpose, station_code=station_code, workplace=workplace,
-                    created_by_user_id=current_user.id, expires_at=codes.default_expiry(days))
+                    created_by_user_id=current_user.id)
     if purpose == "join":
         organization = next((o for o in _code_organizations() if o.code == form.get("organization")), None)
         if organization is None:
@@ -387,6 +397,7 @@ def code_create():
     if problem:
         flash(problem, "error")
         return redirect(url_for(".code_list"), code=303)
+    code.expires_at = codes.default_expiry(days)
     db.session.add(code)
     db.session.commit()
     flash("二维码已生成，可以打印张贴。", "success")
@@ -403,28 +414,21 @@ def code_poster(code_id: int):
     """A printable poster page: the code, the name under it and what to do."""
     code = _code(code_id)
     return render_template("membership/staff/poster.html", code=code, scan_url=_scan_url(code),
-                           state=codes.code_state(code))
+                           state=codes.code_state(code), png_named=posters.png_font() is not None)
 
 
-@bp.get("/codes/<int:code_id>.svg")
+@bp.get("/codes/<int:code_id>.<any(svg, png):fmt>")
 @login_required_role(*CODE_ROLES)
-def code_svg(code_id: int):
+def code_image(code_id: int, fmt: str):
+    """The poster image: the code with its name (station or workplace) beneath, SVG or PNG."""
     code = _code(code_id)
-    response = Response(cards.qr_svg(_scan_url(code), caption=code.label), mimetype="image/svg+xml")
+    if fmt == "svg":
+        response = Response(posters.poster_svg(_scan_url(code), code.label), mimetype="image/svg+xml")
+    else:
+        response = Response(posters.poster_png(_scan_url(code), code.label), mimetype="image/png")
+    response.headers["Cache-Control"] = "private, no-store"  # a revoked code should not linger
     if request.args.get("download"):
-        response.headers["Content-Disposition"] = f'attachment; filename="qr-{code.id}.svg"'
-    return response
-
-
-@bp.get("/codes/<int:code_id>.png")
-@login_required_role(*CODE_ROLES)
-def code_png(code_id: int):
-    # The PNG is the code alone (no Chinese text: that needs a CJK font on the server); the poster
-    # page and the SVG carry the name under it.
-    code = _code(code_id)
-    response = qr_response(_scan_url(code), "png", scale=12)
-    if request.args.get("download"):
-        response.headers["Content-Disposition"] = f'attachment; filename="qr-{code.id}.png"'
+        response.headers["Content-Disposition"] = f'attachment; filename="qr-{code.id}.{fmt}"'
     return response
 
 

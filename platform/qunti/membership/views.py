@@ -85,9 +85,8 @@ def scanned(token: str):
     except codes.CodeRefused as refused:
         return render_template("membership/message.html", title="二维码不可用", message=refused.message), refused.status
     if code.purpose == "activity":
-        if "activities.detail" in current_app.view_functions:
-            return redirect(url_for("activities.detail", activity_id=code.activity_id))
-        return redirect(f"/activities/{code.activity_id}")
+        # The activity's own sign-up form: the activity is fixed by the code, the channel is 扫码.
+        return redirect(url_for("activities.signup", activity_id=code.activity_id, via="qr"))
     organization = code.organization
     if organization is None or not organization.active:
         return render_template("membership/message.html", title="二维码不可用",
@@ -271,6 +270,13 @@ def card():
 def card_image(membership_id: int):
     """保存为图片: the whole card as one SVG file."""
     membership = _owned_membership(membership_id)
+    if membership.status != "active":
+        # A card of a person who left (transferred or revoked) is not drawn again: a saved picture
+        # would look valid to anyone who does not scan it.
+        word = MEMBER_WORDS[membership.kind]
+        return render_template("membership/message.html", title="不能保存电子会员证", message=(
+            f"证号 {membership.number} 的{word}身份已{membership.status_name}，这张电子{word}证已失效，"
+            "不能再保存为图片。")), 410
     card = _current_card(membership)
     if card is None:
         abort(404)

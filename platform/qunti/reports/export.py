@@ -55,14 +55,14 @@ def to_csv(head: list[str], rows: list[list[Any]]) -> bytes:
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-def to_xlsx(head: list[str], rows: list[list[Any]], *, title: str) -> bytes:
+def to_xlsx(head: list[str], rows: list[list[Any]], *, title: str, sheet_name: str = "评单统计") -> bytes:
     """One sheet; rates are numbers formatted as percentages, so they can be sorted and summed."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
     book = Workbook()
     sheet = book.active
-    sheet.title = "评单统计"
+    sheet.title = sheet_name
     sheet.append([title])
     sheet["A1"].font = Font(bold=True)
     sheet.append(head)
