@@ -3,7 +3,7 @@ the staff side; residents read them and sign up through the linked form (a servi
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from qunti.db import db
 from qunti.membership.models import InfoPost, InfoSignup
@@ -106,3 +106,77 @@ def test_members_see_their_organizations_life(client, app, publisher):
     prove(client, number)
     card = client.get("/member/card").get_data(as_text=True)
     assert "港城工会主题活动日" in card and "观音桥工会读书会" not in card
+
+
+SCRIPT = "<script>alert('x')</script>"
+
+
+def test_typed_markup_is_shown_as_text_on_every_page(client, app, publisher):
+    life = publish(publisher, "life", title=f"{SCRIPT}主题党日", summary="<b>加粗</b>", body="<img src=x onerror=alert(1)>",
+                   place="<i>港城</i>", member_organization="gangcheng-union", form_id="organization-life")
+    course = publish(publisher, "course", title=f"{SCRIPT}电工培训", form_id="skills-training")
+    number = join(client)
+    decide(client, union_handler(), number)
+    prove(client, number)
+    pages = {"/info/": app.test_client(), "/info/life": app.test_client(), f"/info/life/{life.id}": app.test_client(),
+             f"/info/course/{course.id}/signup": app.test_client(), "/member/card": client,
+             "/staff/info/life": publisher, f"/staff/info/life/{life.id}/edit": publisher,
+             f"/staff/info/posts/{course.id}/signups": publisher}
+    for path, reader in pages.items():
+        forget_request_state()  # one app context for all the clients: drop the last one's user
+        response = reader.get(path)
+        html = response.get_data(as_text=True)
+        assert response.status_code == 200, path
+        assert SCRIPT not in html and "<b>加粗" not in html and "<img src=x" not in html and "<i>港城" not in html, path
+        assert "&lt;script&gt;" in html, path
+    detail = app.test_client().get(f"/info/life/{life.id}").get_data(as_text=True)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in detail and "&lt;i&gt;港城&lt;/i&gt;" in detail
+
+
+def test_another_organizations_admin_cannot_change_a_post(app, publisher):
+    post = publish(publisher, "life", title="港城工会主题活动日", member_organization="gangcheng-union")
+    league_admin = app.test_client()
+    login(league_admin, make_user("org_admin", organization="league"))
+    attempts = [("post", f"/staff/info/life/{post.id}/edit", {"title": "改掉了", "publish": "1"}),
+                ("post", f"/staff/info/posts/{post.id}/withdraw", {}),
+                ("post", f"/staff/info/posts/{post.id}/publish", {}),
+                ("get", f"/staff/info/posts/{post.id}/signups", None),
+                ("get", f"/staff/info/life/{post.id}/edit", None)]
+    for method, path, data in attempts:
+        forget_request_state()
+        assert getattr(league_admin, method)(path, data=data).status_code == 404, path
+    db.session.expire_all()
+    post = db.session.get(InfoPost, post.id)
+    assert (post.title, post.withdrawn_at is None, post.organization) == ("港城工会主题活动日", True, "union")
+    # Nor address a life post to another organization's members.
+    refused = league_admin.post("/staff/info/life/new", data={"title": "团日活动", "member_organization": "gangcheng-union"})
+    assert refused.status_code == 422 and "请选择基层组织" in refused.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(InfoPost)) == 1
+
+
+def test_the_publisher_edits_and_a_system_admin_publishes_for_the_joint_meeting(app, publisher):
+    post = publish(publisher, "policy", title="工会政策")
+    assert publisher.post(f"/staff/info/policy/{post.id}/edit", data={"title": "工会政策（修订）"}).status_code == 303
+    db.session.expire_all()
+    assert db.session.get(InfoPost, post.id).title == "工会政策（修订）"
+    admin = app.test_client()
+    login(admin, make_user("sys_admin"))
+    assert admin.post("/staff/info/policy/new", data={"title": "三创圆梦政策汇编", "publish": "1"}).status_code == 303
+    joint = db.session.scalar(select(InfoPost).where(InfoPost.title == "三创圆梦政策汇编"))
+    assert joint.organization == "joint"
+    assert "联席会" in app.test_client().get(f"/info/policy/{joint.id}").get_data(as_text=True)
+    assert "工会政策（修订）" in admin.get("/staff/info/policy").get_data(as_text=True)  # sees every post
+
+
+def test_sign_up_refusals_store_nothing(app, publisher):
+    policy = publish(publisher, "policy", title="只读通知")
+    course = publish(publisher, "course", title="电工培训", form_id="skills-training")
+    resident = app.test_client()
+    assert resident.get(f"/info/policy/{policy.id}/signup").status_code == 404  # nothing to sign up for
+    assert resident.get(f"/info/life/{course.id}/signup").status_code == 404  # wrong kind in the address
+    bad = post_form(resident, f"/info/course/{course.id}/signup", {"name": "王小芳", "phone": "12345", "consent": "y"})
+    assert bad.status_code == 422 and "手机号" in bad.get_data(as_text=True)
+    publisher.post(f"/staff/info/posts/{course.id}/withdraw")
+    assert resident.get(f"/info/course/{course.id}/signup").status_code == 404
+    assert db.session.scalar(select(func.count()).select_from(InfoSignup)) == 0
+    assert db.session.scalar(select(func.count()).select_from(Order)) == 0
