@@ -100,8 +100,8 @@ def index():
         .join(Membership, Membership.id == TransferRequest.membership_id)
         .where(TransferRequest.state == "pending"), current_user, Membership.kind))
     return render_template("membership/staff/index.html", pending_applications=pending_applications,
-                           pending_transfers=pending_transfers, member_roles=MEMBER_ROLES,
-                           admin_roles=ADMIN_ROLES, code_roles=CODE_ROLES)
+                           pending_transfers=pending_transfers, admin_roles=ADMIN_ROLES, code_roles=CODE_ROLES,
+                           may_list_members=current_user.role in MEMBER_ROLES and bool(user_kinds(current_user)))
 
 
 # --- join applications ------------------------------------------------------------------------------
@@ -234,6 +234,8 @@ def _members_query():
 @bp.get("/members")
 @login_required_role(*MEMBER_ROLES)
 def members():
+    if not user_kinds(current_user):
+        forbidden("您所在的单位不负责会员工作，没有会员名册可以查看。")
     query, organization, status = _members_query()
     total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
