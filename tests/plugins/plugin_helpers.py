@@ -6,8 +6,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from werkzeug.datastructures import MultiDict
-from wtforms import FieldList, FormField
+from helpers import form_data  # noqa: F401  (re-exported: the plugin tests post generated forms)
 
 # No conftest.py in this folder: a second module named "conftest" would shadow tests/conftest.py for
 # the tests that import from it. Shared fixtures live here and are imported by name.
@@ -60,35 +59,3 @@ def enable(app, *plugin_ids: str, on: bool = True) -> None:
     with app.app_context():
         for plugin_id in plugin_ids:
             set_enabled(plugin_id, on, changed_by="test")
-
-
-def form_data(compiled, answers: dict[str, Any]) -> MultiDict:
-    """What a browser posts for ``answers`` on the compiled form's page."""
-    form = compiled.bind(data=answers, meta={"csrf": False})
-    posted = MultiDict()
-
-    def walk(field) -> None:
-        if isinstance(field, FormField):
-            for sub in field:
-                walk(sub)
-        elif isinstance(field, FieldList):
-            for entry in field:
-                walk(entry)
-        elif field.type in ("CSRFTokenField", "SubmitField"):
-            return
-        elif field.type.startswith("Check") and not isinstance(field.data, list):
-            if field.data:
-                posted.add(field.name, "y")
-        elif isinstance(field.data, list):
-            for value in field.data:
-                posted.add(field.name, value)
-        elif hasattr(field, "_value") and field.type not in ("SelectChoiceField", "RadioChoiceField"):
-            value = field._value()
-            if value not in ("", None):
-                posted.add(field.name, value)
-        elif field.data not in ("", None):
-            posted.add(field.name, field.data)
-
-    for field in form:
-        walk(field)
-    return posted

@@ -14,7 +14,8 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.fields import SelectChoice
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from qunti.accounts.access import login_required_role
 from qunti.db import db
@@ -50,9 +51,16 @@ class CountField(IntegerField):
 
 
 class ChoiceField(SelectField):
+    def __init__(self, label: str, names: dict[str, str], **kwargs):
+        super().__init__(label, choices=[SelectChoice(code, name) for code, name in names.items()], **kwargs)
+
     def pre_validate(self, form):
-        if self.data not in {value for value, _ in self.choices}:
+        if self.data not in {choice.value for choice in self.choices}:
             raise ValidationError("请从列表中选择")
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
 
 
 def _day_in_range(field) -> None:
@@ -61,27 +69,29 @@ def _day_in_range(field) -> None:
 
 
 class AgreementForm(FlaskForm):
-    exchange = ChoiceField("交换方式", choices=list(EXCHANGES.items()))
-    partner = StringField("社会组织", validators=[InputRequired("请填写社会组织名称"),
-                                              Length(min=2, max=100, message="须为 2 到 100 个字")])
-    partner_contact = StringField("联系人", validators=[Optional(), Length(max=40, message="最多 40 个字")])
-    partner_phone = StringField("联系电话", validators=[Optional(), Regexp(PHONE, message="请填写手机号或带区号的座机号")])
-    offered = TextAreaField("站点提供的场地或资源", validators=[InputRequired("请写明站点提供什么"),
-                                                         Length(max=500, message="最多 500 个字")],
-                            description="如：二楼活动室每周二、四下午免费使用；向园区职工推介服务")
-    service = TextAreaField("对方提供的服务", validators=[InputRequired("请写明对方提供什么服务"),
-                                                   Length(max=500, message="最多 500 个字")],
-                            description="如：为职工提供劳动法律咨询")
-    pricing = ChoiceField("收费方式", choices=list(PRICING.items()))
-    pricing_note = StringField("优惠说明", validators=[Optional(), Length(max=100, message="最多 100 个字")],
+    exchange = ChoiceField("交换方式", EXCHANGES)
+    partner = StringField("社会组织", filters=[_strip], validators=[
+        DataRequired("请填写社会组织名称"), Length(min=2, max=100, message="须为 2 到 100 个字")])
+    partner_contact = StringField("联系人", filters=[_strip], validators=[Length(max=40, message="最多 40 个字")])
+    partner_phone = StringField("联系电话", filters=[_strip],
+                                validators=[Optional(), Regexp(PHONE, message="请填写手机号或带区号的座机号")])
+    offered = TextAreaField("站点提供的场地或资源", filters=[_strip], validators=[
+        DataRequired("请写明站点提供什么"), Length(max=500, message="最多 500 个字")],
+        description="如：二楼活动室每周二、四下午免费使用；向园区职工推介服务")
+    service = TextAreaField("对方提供的服务", filters=[_strip], validators=[
+        DataRequired("请写明对方提供什么服务"), Length(max=500, message="最多 500 个字")],
+        description="如：为职工提供劳动法律咨询")
+    pricing = ChoiceField("收费方式", PRICING)
+    # Not Optional(): that would stop the chain before validate_pricing_note asks for it.
+    pricing_note = StringField("优惠说明", filters=[_strip], validators=[Length(max=100, message="最多 100 个字")],
                                description="优惠的写明折扣或价格，如：市场价五折")
     starts_on = DayField("开始日期", validators=[InputRequired("请填写开始日期")])
     ends_on = DayField("结束日期", validators=[InputRequired("请填写结束日期")])
     promised_count = CountField("承诺服务次数", validators=[InputRequired("请填写承诺服务次数"),
                                                       NumberRange(min=1, max=1000, message="须在 1 到 1000 之间")])
-    frequency = ChoiceField("频次", choices=list(FREQUENCIES.items()),
+    frequency = ChoiceField("频次", FREQUENCIES,
                             description="“每月 4 次”即频次选每月、次数填 4")
-    note = TextAreaField("其他条款", validators=[Optional(), Length(max=1000, message="最多 1000 个字")])
+    note = TextAreaField("其他条款", filters=[_strip], validators=[Length(max=1000, message="最多 1000 个字")])
 
     def validate_starts_on(self, field):
         _day_in_range(field)
@@ -106,8 +116,8 @@ class DeliveryForm(FlaskForm):
     sessions = CountField("服务次数", validators=[InputRequired("请填写服务次数"),
                                               NumberRange(min=1, max=1000, message="须在 1 到 1000 之间")])
     people = CountField("服务人数", validators=[Optional(), NumberRange(min=0, max=100000, message="须在 0 到 100000 之间")])
-    description = StringField("服务内容", validators=[InputRequired("请写明提供了什么服务"),
-                                                  Length(max=300, message="最多 300 个字")])
+    description = StringField("服务内容", filters=[_strip], validators=[
+        DataRequired("请写明提供了什么服务"), Length(max=300, message="最多 300 个字")])
 
 
 # -- what was promised, what was delivered -------------------------------------------------------

@@ -19,7 +19,7 @@ from qunti.db import db
 from qunti.directory.models import Station
 from qunti.forms.registry import compiled_version, current_version
 from qunti.orders.calendar import today
-from qunti.plugins import current, set_enabled
+from qunti.plugins import current, enabled_ids, set_enabled
 from qunti.plugins.models import PluginState
 from qunti.stations.agreements import add_agreement, add_delivery
 from qunti.stations.checklist import current_checklist
@@ -86,7 +86,9 @@ def _enable_station_kinds() -> None:
 
 def _profile(station: Station) -> bool:
     kind = kind_of(station)
-    version = current_version(kind.profile_form) if kind is not None else None
+    if kind is None or kind.plugin_id not in enabled_ids():
+        return False  # a switched-off kind has no profile form to fill
+    version = current_version(kind.profile_form)
     if version is None or station.code not in PROFILES or db.session.scalar(
             select(StationProfile.id).where(StationProfile.station_code == station.code).limit(1)) is not None:
         return False
