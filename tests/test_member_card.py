@@ -105,9 +105,21 @@ def test_revoking_the_membership_revokes_the_card_at_once(client, app, member):
     assert active_membership() is None
     html = app.test_client().get(link).get_data(as_text=True)
     assert "已注销" in html and "有效期至" in html
-    # The member's page says the card is gone (a card for a person who left).
+    # The member's page says the card is gone (a card for a person who left), and the picture of it
+    # cannot be saved again.
     mine = client.get("/member/card").get_data(as_text=True)
     assert "您目前没有有效的电子会员证" in mine and "已注销" in mine and "本人申请退会" in mine
+    assert "保存为图片" not in mine and "/verify/" not in mine
+    picture = client.get(f"/member/card/{membership.id}.svg")
+    assert picture.status_code == 410 and picture.mimetype == "text/html"
+    assert (f"证号 {membership.number} 的会员身份已注销，这张电子会员证已失效，不能再保存为图片"
+            in picture.get_data(as_text=True))
+    # Revoking twice says so and changes nothing.
+    again = staff.post(f"/staff/membership/members/{membership.id}/revoke", data={"reason": "重复"},
+                       follow_redirects=True)
+    assert "无需再注销" in again.get_data(as_text=True)
+    db.session.refresh(membership)
+    assert membership.end_reason == "本人申请退会"
 
 
 def test_another_organizations_admin_cannot_revoke(client, app, member):

@@ -255,3 +255,72 @@ def test_demo_organizations_are_loaded_once(app, runner):
     assert first.exit_code == 0 and "已建演示基层组织 5 个" in first.output
     again = runner.invoke(args=["membership", "demo"])
     assert "已建演示基层组织 0 个" in again.output
+
+
+@pytest.mark.parametrize("id_number,message", [
+    (ID_BAD_CHECK, "身份证号：校验码不正确"),
+    ("50010519921332302X", "身份证号：出生日期不正确"),  # 13th month, right check character
+    ("50010519920418302", "身份证号：格式不正确"),  # 17 digits
+    ("5001051992041830X9", "身份证号：格式不正确"),
+])
+def test_every_wrong_id_number_is_refused_with_its_reason(client, orgs, id_number, message):
+    before = counts()
+    response = post_form(client, "/join/union/gangcheng-union", {**UNION_ANSWERS, "idNumber": id_number}, status=422)
+    assert message in response.get_data(as_text=True)
+    assert counts() == before
+
+
+def test_a_lower_case_x_is_the_same_check_character(client, orgs):
+    number = join(client, idNumber="50010519900101003x")
+    decide(client, union_handler(), number)
+    assert active_membership("50010519900101003X") is not None
+
+
+def test_a_replayed_join_post_is_refused(client, orgs):
+    """The same request sent twice (a double tap, the back button, a replay): one application."""
+    page = client.get("/join/union/gangcheng-union")
+    assert page.status_code == 200
+    from werkzeug.datastructures import MultiDict
+
+    from browser import page as browser_page
+    sent = MultiDict(browser_page(page.get_data(as_text=True)).sent)
+    for name, value in UNION_ANSWERS.items():
+        sent.setlist(name, [value])
+    assert client.post("/join/union/gangcheng-union", data=sent).status_code == 303
+    before = counts()
+    again = client.post("/join/union/gangcheng-union", data=sent)
+    assert again.status_code == 422 and "正在审核中，请勿重复提交" in again.get_data(as_text=True)
+    assert counts() == before
+
+
+def test_replayed_and_crossed_decisions_are_refused(client, app, orgs):
+    handler = union_handler()
+    approved, declined = join(client), join(app.test_client(), idNumber=ID_B, phone=PHONE_B, name="张建国")
+    decide(client, handler, approved)
+    decide(client, handler, declined, "decline", "不在本工会覆盖范围")
+    before = counts()
+    states = (application_of(approved).state, application_of(declined).state)
+    staff = app.test_client()
+    login(staff, handler)
+    for number, action, said in ((approved, "decline", "已经处理过（已同意），不能重复审批"),
+                                 (declined, "approve", "已经处理过（未同意），不能重复审批"),
+                                 (declined, "decline", "已经处理过（未同意），不能重复审批")):
+        application = application_of(number)
+        response = staff.post(f"/staff/membership/applications/{application.id}/{action}",
+                              data={"reason": "再来一次"}, follow_redirects=True)
+        assert said in response.get_data(as_text=True), (number, action)
+    assert staff.post("/staff/membership/applications/99999/approve").status_code == 404
+    assert counts() == before
+    assert (application_of(approved).state, application_of(declined).state) == states
+    assert application_of(declined).decline_reason == "不在本工会覆盖范围"
+
+
+def test_a_decline_reason_that_is_too_long_changes_nothing(client, app, orgs):
+    number = join(client)
+    before = counts()
+    staff = app.test_client()
+    login(staff, union_handler())
+    response = staff.post(f"/staff/membership/applications/{application_of(number).id}/decline",
+                          data={"reason": "理" * 501}, follow_redirects=True)
+    assert "理由不能超过 500 个字" in response.get_data(as_text=True)
+    assert application_of(number).state == "pending" and counts() == before

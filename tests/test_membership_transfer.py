@@ -79,6 +79,10 @@ def test_transfer_both_ways_keeps_the_history_and_moves_the_card(client, app, me
     assert [(m.organization_code, m.status) for m in history] == [
         ("gangcheng-union", "transferred"), ("guanyinqiao-union", "transferred"), ("gangcheng-union", "active")]
     assert "已转出" in app.test_client().get(new_link).get_data(as_text=True)
+    # The cards of the memberships left behind are not drawn again; the current one is.
+    assert client.get(f"/member/card/{first.id}.svg").status_code == 410
+    assert "身份已转出" in client.get(f"/member/card/{second.id}.svg").get_data(as_text=True)
+    assert client.get(f"/member/card/{third.id}.svg").status_code == 200
 
 
 def test_a_refusal_keeps_the_membership_and_tells_why(client, app, member):
@@ -92,10 +96,37 @@ def test_a_refusal_keeps_the_membership_and_tells_why(client, app, member):
     track = client.get(f"/track/{order.number}").get_data(as_text=True)
     assert "接收组织暂不接收外单位职工" in track
     assert "接收组织暂不接收外单位职工" in client.get("/member/card").get_data(as_text=True)
-    # A decided transfer cannot be decided again.
-    again = handle(app, transfer, "accept").get_data(as_text=True)
-    assert "已经处理过（已拒绝），不能重复处理" in again
+    # A decided transfer cannot be decided again, either way.
+    for action in ("accept", "refuse"):
+        again = handle(app, transfer, action, "再来一次").get_data(as_text=True)
+        assert "已经处理过（已拒绝），不能重复处理" in again
     assert active_membership().organization_code == "gangcheng-union"
+    db.session.refresh(transfer)
+    assert (transfer.state, transfer.refuse_reason) == ("refused", "接收组织暂不接收外单位职工")
+
+
+def test_an_accepted_transfer_cannot_be_replayed(client, app, member):
+    ask(client, "guanyinqiao-union")
+    transfer, _order = pending_transfer()
+    handle(app, transfer, "accept")
+    memberships = db.session.scalar(select(func.count()).select_from(Membership))
+    for action in ("accept", "refuse"):
+        again = handle(app, transfer, action, "再来一次").get_data(as_text=True)
+        assert "已经处理过（已接收），不能重复处理" in again
+    assert db.session.scalar(select(func.count()).select_from(Membership)) == memberships
+    assert active_membership().organization_code == "guanyinqiao-union"
+
+
+def test_a_transfer_of_a_member_who_left_meanwhile_is_refused_at_decision(client, app, member):
+    ask(client, "guanyinqiao-union")
+    transfer, _order = pending_transfer()
+    admin = app.test_client()
+    login(admin, make_user("org_admin", organization="union"))
+    admin.post(f"/staff/membership/members/{active_membership().id}/revoke", data={"reason": "退会"})
+    page = handle(app, transfer, "accept").get_data(as_text=True)
+    assert "申请人在原组织的身份已注销，不能转接" in page
+    db.session.refresh(transfer)
+    assert transfer.state == "pending" and active_membership() is None
 
 
 def test_refusals_of_the_request_itself(client, member):

@@ -295,7 +295,7 @@ def revoke(membership_id: int):
     if not reason or len(reason) > 300:
         flash("请填写注销理由（不超过 300 个字）。", "error")
     elif membership.status != "active":
-        flash(f"这个身份已经{membership.status_name}，无需再注销。", "error")
+        flash(f"这个身份{membership.status_name}，无需再注销。", "error")
     else:
         membership.status, membership.ended_on, membership.end_reason = "revoked", calendar.today(), reason
         cards.revoke_cards(membership)

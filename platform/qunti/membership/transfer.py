@@ -64,7 +64,7 @@ def request_transfer(membership: Membership, to_code: str, *, reason: str, remar
     TransferRefused (nothing stored) if it cannot be made."""
     word = MEMBER_WORDS[membership.kind]
     if membership.status != "active":
-        raise TransferRefused(f"这个{word}身份已经{membership.status_name}，不能再申请转接。")
+        raise TransferRefused(f"这个{word}身份{membership.status_name}，不能再申请转接。")
     to = db.session.get(Organization, to_code or "")
     if to is None or not to.active or to.kind != membership.kind:
         raise TransferRefused("请选择要转入的组织。")
@@ -118,7 +118,7 @@ def accept(transfer: TransferRequest, user: User) -> Membership:
         _still_pending(transfer)
         old, to = transfer.membership, transfer.to_organization
         if old.status != "active":
-            raise DecisionError(f"申请人在原组织的身份已经{old.status_name}，不能转接，请说明理由后“拒绝”。")
+            raise DecisionError(f"申请人在原组织的身份{old.status_name}，不能转接，请说明理由后“拒绝”。")
         today = calendar.today()
         number = new_member_number(old.kind, today)
         word = MEMBER_WORDS[old.kind]

@@ -275,7 +275,7 @@ def card_image(membership_id: int):
         # would look valid to anyone who does not scan it.
         word = MEMBER_WORDS[membership.kind]
         return render_template("membership/message.html", title="不能保存电子会员证", message=(
-            f"证号 {membership.number} 的{word}身份已{membership.status_name}，这张电子{word}证已失效，"
+            f"证号 {membership.number} 的{word}身份{membership.status_name}，这张电子{word}证已失效，"
             "不能再保存为图片。")), 410
     card = _current_card(membership)
     if card is None:
