@@ -5,7 +5,9 @@ its submission, two to five events and, once rated, a rating — plus N/10 surve
 documents and N/4 problems, with bulk INSERT … SELECT over a generated series (generate_series on
 PostgreSQL, a recursive CTE on SQLite). Then it times, on the real code paths:
 
-- every dashboard figure (district, one organization, one station; the default period: a year);
+- the daily statistics summary built from those orders by the refresh production runs (a dashboard
+  read or ``qunti tick``), timed on its own line;
+- every dashboard figure (district, each organization, each station; the default period: a year);
 - the first and the 5,000th page of each ledger list (keyset pagination: the 5,000th page is reached
   with the cursor of the row before it, as "下一页" would carry it).
 
@@ -198,11 +200,18 @@ def fill(db, n: int) -> dict[str, float]:
                 c.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                f"(SELECT coalesce(max(id), 1) FROM {table}))"))
     began = time.perf_counter()
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-        # What autovacuum does in production: statistics, and the visibility map index-only scans need.
-        c.execute(text("VACUUM ANALYZE" if dialect == "postgresql" else "ANALYZE"))
+    analyze(db)
     timings["analyze"] = time.perf_counter() - began
     return timings
+
+
+def analyze(db, tables: tuple[str, ...] = ()) -> None:
+    """What autovacuum does in production after bulk writes: statistics, and the visibility map
+    index-only scans need."""
+    dialect = db.engine.dialect.name
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        for table in tables or ("",):
+            c.execute(text(f"{'VACUUM ANALYZE' if dialect == 'postgresql' else 'ANALYZE'} {table}".strip()))
 
 
 # --- timing -------------------------------------------------------------------------------------
@@ -228,7 +237,9 @@ def run(url: str, n: int, explain: bool) -> list[tuple[str, float, float, float,
     from qunti.ledgers.demands import DemandFilter
     from qunti.orders import calendar
     from qunti.orders.models import Order
-    from qunti.stats import figures
+    from qunti.directory.models import Station
+    from qunti.menu.models import ORGANIZATIONS
+    from qunti.stats import figures, rollup
     from qunti.stats.figures import Scope
     from qunti.sync import sync
 
@@ -250,11 +261,21 @@ def run(url: str, n: int, explain: bool) -> list[tuple[str, float, float, float,
             counts = {t: db.session.scalar(text(f"SELECT count(*) FROM {t}")) for t in
                       ("submission", "service_order", "order_event", "rating", "document", "problem")}
             print(f"[{dialect}] rows: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+            began = time.perf_counter()
+            days = rollup.refresh()
+            rebuilt = time.perf_counter() - began
+            rows = db.session.scalar(text("SELECT count(*) FROM order_day_summary"))
+            waiting = db.session.scalar(text("SELECT count(*) FROM order_day_pending"))
+            analyze(db, ("order_day_summary", "order_day_pending"))
+            print(f"[{dialect}] statistics summary rebuilt from the orders: {days:,} days, {rows:,} summary rows, "
+                  f"{waiting:,} waiting rows in {rebuilt:.1f} s")
 
             dispatcher = db.session.scalar(select(User).where(User.role == "dispatcher"))
             today = calendar.today()
             start, end = today - timedelta(days=364), today
-            scopes = [Scope("district"), Scope("organization", "union"), Scope("station", "gangcheng")]
+            station_codes = db.session.scalars(select(Station.code).order_by(Station.code)).all()
+            scopes = [Scope("district"), *(Scope("organization", code) for code in ORGANIZATIONS),
+                      *(Scope("station", code) for code in station_codes)]
             worst_figure = 0.0
             for scope in scopes:
                 name = f"{scope.kind}{':' + scope.key if scope.key else ''}"

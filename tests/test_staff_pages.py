@@ -297,3 +297,22 @@ def test_actions_need_the_csrf_token_from_the_page(make_app):
     assert accepted.status_code == 303
     with app.app_context():
         assert db.session.get(Order, order_id).state == "accepted"
+
+
+@pytest.mark.parametrize("role, binding, stats_url", [
+    ("station_staff", {"station_code": "heyun"}, "/stats/station/heyun"),
+    ("dispatcher", {}, "/stats/"),
+    ("org_admin", {"organization": "union"}, "/stats/"),
+    ("sys_admin", {}, "/stats/"),
+    ("handler", {"unit_code": "justice"}, None),
+    ("brand_lead", {}, None),
+])
+def test_the_staff_home_links_the_ledgers_and_the_statistics_the_role_may_read(client, ctx, role, binding, stats_url):
+    login(client, make_user(role, **binding))
+    home = client.get("/staff/").get_data(as_text=True)
+    assert 'href="/ledgers/"' in home
+    assert client.get("/ledgers/").status_code == 200
+    links = set(re.findall(r'href="(/stats/[^"]*)"', home))
+    assert links == ({stats_url} if stats_url else set())
+    if stats_url:
+        assert client.get(stats_url).status_code == 200

@@ -75,14 +75,16 @@ def sync_command() -> None:
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="Run as if today were this date (YYYY-MM-DD).")
 def tick_command(today) -> None:
-    """Mark overdue orders, record due-soon and overdue reminders, and deliver due webhooks
-    (idempotent; cron-safe on several hosts at once)."""
+    """Mark overdue orders, record due-soon and overdue reminders, deliver due webhooks and bring the
+    statistics summary up to date (idempotent; cron-safe on several hosts at once)."""
     from qunti.integration.keys import prune_rate_windows
     from qunti.integration.webhooks import deliver_due
     from qunti.orders.tick import run
+    from qunti.stats.rollup import refresh
     click.echo(str(run(today.date() if today else None)))
     click.echo(str(deliver_due()))
     prune_rate_windows()
+    click.echo(f"统计汇总重算 {refresh()} 天。")
 
 
 @main.command("demo")

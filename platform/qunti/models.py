@@ -14,5 +14,6 @@ from qunti.menu.models import ServiceItem  # noqa: F401
 from qunti.orders.models import Order, OrderEvent, Rating, Reminder  # noqa: F401
 from qunti.plugins.models import PluginState  # noqa: F401
 from qunti.rules.published import RuleSetVersion  # noqa: F401
+from qunti.stats.models import OrderDayPending, OrderDaySummary, StatsWatermark  # noqa: F401
 from qunti.stations.models import (  # noqa: F401
     Agreement, Delivery, Inspection, InspectionItem, InspectionPhoto, StationProfile)

@@ -69,6 +69,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DOCUMENT_MAX_BYTES", 10 * 1024 * 1024,
             "Largest file accepted into 文字资料库 and as a 民生实事 proposal's evidence, in bytes. Upload "
             "pages raise the request size limit to this (plus the form fields) for themselves only."),
+    Setting("STATS_SETTLE_SECONDS", 300,
+            "Longest time an order change may take to commit. The dashboards' daily summary takes in "
+            "changes this old; newer ones are counted from the orders themselves until then."),
     Setting("QIYOU_FORM", "station-checklist-qiyou",
             "The form of 七有 station inspections (enabled plugins' checklist items are added to it); the "
             "statistics read the latest inspection per station."),

@@ -24,6 +24,8 @@ STAFF_ROLES = tuple(role for role in ROLES if role != "resident")
 # Roles that read orders on staff pages; brand leads run brand plugins, not orders.
 ORDER_ROLES = ("station_staff", "dispatcher", "handler", "org_admin", "sys_admin")
 REPORT_ROLES = ("dispatcher", "org_admin", "sys_admin")
+# Roles that read the base statistics; station staff only their own station's.
+STATS_ROLES = ("station_staff", "dispatcher", "org_admin", "sys_admin")
 # Items of the joint menu (群团联合) belong to all three organizations at once.
 SHARED_ORGANIZATION = "joint"
 
@@ -84,21 +86,29 @@ def scope_orders(query: Select, user: User | None) -> Select:
     of their organization's service items (joint items included) or handled by their organization's
     own unit; dispatcher and sys_admin → all; a resident → their own; anyone else → none.
     """
+    condition = order_visibility(user)
+    return query if condition is None else query.where(condition)
+
+
+def order_visibility(user: User | None, *, item: Any = Order.service_item_code, station: Any = Order.station_code,
+                     unit: Any = Order.unit_code, resident: Any = Order.resident_user_id) -> Any:
+    """The condition of :func:`scope_orders` (None: every row) over the given columns, so rows keyed
+    by an order's item, station and unit elsewhere (the statistics summary, whose ``resident`` is
+    None: no resident reads it) are limited the same way."""
     if user is None or not getattr(user, "is_authenticated", False) or binding_problem(user):
-        return query.where(false())
+        return false()
     role = user.role
     if role in ("dispatcher", "sys_admin"):
-        return query
+        return None
     if role == "handler":
-        return query.where(Order.unit_code == user.unit_code)
+        return unit == user.unit_code
     if role == "station_staff":
-        return query.where(Order.station_code == user.station_code)
+        return station == user.station_code
     if role == "org_admin":
-        return query.where(or_(Order.service_item_code.in_(organization_items(user.organization)),
-                               Order.unit_code == user.organization))
-    if role == "resident":
-        return query.where(Order.resident_user_id == user.id)
-    return query.where(false())
+        return or_(item.in_(organization_items(user.organization)), unit == user.organization)
+    if role == "resident" and resident is not None:
+        return resident == user.id
+    return false()
 
 
 def scoped_order(order_id: int, user: User) -> Order:

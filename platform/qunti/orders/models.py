@@ -20,6 +20,8 @@ class Order(db.Model):
         Index("ix_service_order_unit_state_deadline", "unit_code", "state", "deadline"),
         Index("ix_service_order_state_created", "state", "created_at"),
         Index("ix_service_order_item_community_state", "service_item_code", "community", "state"),
+        # What changed since the statistics summary's watermark (qunti.stats.rollup).
+        Index("ix_service_order_updated_at", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

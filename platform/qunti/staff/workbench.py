@@ -8,8 +8,8 @@ from flask import abort, current_app, render_template, request, send_file
 from flask_login import current_user
 from sqlalchemy import case, func, select
 
-from qunti.accounts.access import ORDER_ROLES, REPORT_ROLES, STAFF_ROLES, login_required_role, scope_orders, \
-    scoped_order
+from qunti.accounts.access import ORDER_ROLES, REPORT_ROLES, STAFF_ROLES, STATS_ROLES, login_required_role, \
+    scope_orders, scoped_order
 from qunti.db import db
 from qunti.orders.models import Order
 from qunti.orders import calendar
@@ -44,7 +44,7 @@ def index():
             Order.overdue.is_(True), Order.state.in_(OPEN_STATES)), current_user))
     queue = sum(counts.get(state, 0) for state in queue_states())
     return render_template("staff/index.html", counts=counts, labels=state_labels(), overdue=overdue,
-                           queue=queue, order_roles=ORDER_ROLES, report_roles=REPORT_ROLES)
+                           queue=queue, order_roles=ORDER_ROLES, report_roles=REPORT_ROLES, stats_roles=STATS_ROLES)
 
 
 @bp.get("/orders")

@@ -10,31 +10,36 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import and_, case, func, literal_column, or_, select
 
-from qunti.accounts.access import scope_orders
-from qunti.accounts.models import User
+from qunti.accounts.access import order_visibility, scope_orders
 from qunti.activities.models import Activity, ActivitySignup
 from qunti.db import db
 from qunti.directory.models import Station, Unit
 from qunti.forms.models import FormVersion, Submission
 from qunti.ledgers.demands import local_bounds
+from qunti.membership.models import KINDS, Membership, Organization
 from qunti.menu.models import ORGANIZATIONS, ServiceItem
 from qunti.orders.models import Order, Rating
 from qunti.reports.evaluation import NO_STATION, NO_UNIT, SATISFIED_LEVELS, Figures
 from qunti.stations.models import Inspection, latest_inspection_ids
-from qunti.stats.sqltime import month_bucket, on_or_before_local_day
+from qunti.stats import rollup
+from qunti.stats.models import OrderDayPending, OrderDaySummary
+from qunti.stats.rollup import count_if
+from qunti.stats.sqltime import day_month_bucket, month_bucket, on_or_before_local_day
 
 SCOPES = {"district": "全区", "organization": "群团组织", "station": "服务站"}
 # What the rates of each scope are broken down by.
 BREAKDOWN = {"district": "organization", "organization": "station", "station": "unit"}
 BREAKDOWN_NAMES = {"organization": "群团组织", "station": "服务站", "unit": "办单单位"}
 PASS = "pass"  # 符合, in the 七有 checklist's result choices
-MEMBERS_NOTE = "会员数暂按注册居民账号统计（尚无会员库）；按组织、服务站的会员数待会员库上线后提供。"
+MEMBERS_NOTE = ("会员数为会员库中在册的工会会员和共青团员（同时在册两种的计两次）；服务站的会员数按入会时经由的服务站，"
+                "未经服务站的按所属基层组织所在的服务站；区妇联、群团联合不设会员库，显示为“—”。")
 
 
 @dataclass(frozen=True)
@@ -42,12 +47,12 @@ class Scope:
     kind: str  # district, organization, station
     key: str = ""
 
-    def order_conditions(self) -> list[Any]:
+    def order_conditions(self, item: Any = Order.service_item_code, station: Any = Order.station_code) -> list[Any]:
+        """The scope as conditions on an order's item and station (or the summary's columns)."""
         if self.kind == "organization":
-            return [Order.service_item_code.in_(
-                select(ServiceItem.code).where(ServiceItem.organization == self.key))]
+            return [item.in_(select(ServiceItem.code).where(ServiceItem.organization == self.key))]
         if self.kind == "station":
-            return [Order.station_code == self.key]
+            return [station == self.key]
         return []
 
 
@@ -102,17 +107,83 @@ def _zone_name() -> str:
     return current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "Asia/Shanghai"
 
 
-def _one(condition) -> Any:
-    return func.sum(case((condition, 1), else_=0))
-
-
-def order_figures(scope: Scope, start: date, end: date, as_of: date, user) -> list[Any]:
+def order_figures(scope: Scope, start: date, end: date, as_of: date, user) -> list[FigureRow]:
     """One row per (item, breakdown key, local month) with the counts ``evaluation.add`` makes.
 
-    The ratings are counted by a second query driven by the ratings themselves (a join per order
-    costs more than reading each rating once) and merged into the rows by their key."""
+    Days the summary holds are read from it (:mod:`qunti.stats.rollup`); the days of orders changed
+    after its watermark, from the orders themselves; all of it from the orders when the summary
+    cannot be used."""
+    unsettled = rollup.unsettled_days()
+    if unsettled is None:
+        return _merged(_counted_from_orders(scope, [local_bounds(start, end)], as_of, user, start, end))
+    days = sorted(day for day in unsettled if start <= day <= end)
+    rows = _counted_from_summary(scope, start, end, as_of, user, days)
+    if days:
+        rows += _counted_from_orders(scope, _day_ranges(days), as_of, user, start, end)
+    return _merged(rows)
+
+
+def _day_ranges(days: list[date]) -> list[tuple[datetime, datetime]]:
+    """UTC [low, high) ranges covering the local ``days`` (sorted), consecutive days joined."""
+    zone = ZoneInfo(_zone_name())
+    ranges: list[tuple[datetime, datetime]] = []
+    for day in days:
+        low, high = rollup.day_bounds(day, zone)
+        if ranges and ranges[-1][1] == low:
+            ranges[-1] = (ranges[-1][0], high)
+        else:
+            ranges.append((low, high))
+    return ranges
+
+
+def _summary_query(table: Any, scope: Scope, start: date, end: date, user, skip: list[date],
+                   counts: list[Any]) -> tuple[Any, list[str]]:
+    """SELECT item, group_key, month, *counts from a summary table over the days [start, end] but
+    ``skip``, in ``scope`` and as ``user`` may see, grouped like :func:`_counted_from_orders`."""
+    breakdown = BREAKDOWN[scope.kind]
+    key_expression = {"organization": None, "station": table.station_code, "unit": table.unit_code}[breakdown]
+    key = (key_expression if key_expression is not None else literal_column("''")).label("group_key")
+    bucket, month_names = day_month_bucket(table.day, start, end)
+    month = bucket.label("month")
+    visible = order_visibility(user, item=table.service_item_code, station=table.station_code, unit=table.unit_code,
+                               resident=None)
+    query = (select(table.service_item_code.label("item"), key, month, *counts)
+             .where(table.day >= start, table.day <= end, table.day.not_in(skip),
+                    *scope.order_conditions(table.service_item_code, table.station_code),
+                    *([visible] if visible is not None else []))
+             .group_by(table.service_item_code, month, *([key_expression] if key_expression is not None else [])))
+    return query, month_names
+
+
+def _counted_from_summary(scope: Scope, start: date, end: date, as_of: date, user,
+                          skip: list[date]) -> list[FigureRow]:
+    """The rows of the days [start, end] but ``skip``, from the summary: the counts as stored, less
+    the orders still waiting to be accepted or completed whose accept_by or deadline is not before
+    ``as_of`` (not due yet: few, found by the due date's index)."""
+    s, p = OrderDaySummary, OrderDayPending
+    # The summary's counts line up with FigureRow's; with_accept_by and with_deadline become the
+    # due counts once the orders not due yet are taken off.
+    query, months = _summary_query(s, scope, start, end, user, skip, [
+        func.sum(column) for column in (s.orders, s.with_accept_by, s.responded, s.with_deadline,
+                                        s.completed_on_time, s.rated, s.satisfied, s.rating_sum)])
+    counts = {(r.item, r.group_key, months[int(r.month)]): [int(n or 0) for n in r[3:]]
+              for r in db.session.execute(query)}
+    query, months = _summary_query(p, scope, start, end, user, skip, [
+        func.sum(case((p.kind == "accept", p.orders), else_=0)).label("accept"),
+        func.sum(case((p.kind == "complete", p.orders), else_=0)).label("complete")])
+    for r in db.session.execute(query.where(p.due_on >= as_of)):
+        row = counts[(r.item, r.group_key, months[int(r.month)])]  # its orders are in the summary too
+        row[1] -= int(r.accept or 0)
+        row[3] -= int(r.complete or 0)
+    return [FigureRow(item, key, month, *row) for (item, key, month), row in counts.items()]
+
+
+def _counted_from_orders(scope: Scope, ranges: list[tuple[datetime, datetime]], as_of: date, user, start: date,
+                         end: date) -> list[FigureRow]:
+    """The rows of orders created in the UTC ``ranges`` (inside the local days [start, end]), counted
+    from the orders. The ratings are counted by a second query driven by the ratings themselves (a
+    join per order costs more than reading each rating once) and merged into the rows by their key."""
     zone = _zone_name()
-    low, high = local_bounds(start, end)
     breakdown = BREAKDOWN[scope.kind]
     # By organization: the item's organization, read from the item code after grouping (a constant
     # key keeps the row shape; PostgreSQL refuses to GROUP BY a constant, so it is left out there).
@@ -122,21 +193,23 @@ def order_figures(scope: Scope, start: date, end: date, as_of: date, user) -> li
     bucket, month_names = month_bucket(Order.created_at, start, end, zone)
     month = bucket.label("month")
     group_by = [Order.service_item_code, month, *([key_expression] if key_expression is not None else [])]
-    where = [Order.created_at >= low, Order.created_at < high, *scope.order_conditions()]
+    where = [or_(*(and_(Order.created_at >= low, Order.created_at < high) for low, high in ranges)),
+             *scope.order_conditions()]
     orders = (
         select(Order.service_item_code.label("item"), key, month,
                func.count().label("orders"),
-               _one(and_(Order.accept_by.is_not(None),
-                         or_(Order.accepted_at.is_not(None), Order.accept_by < as_of))).label("response_due"),
-               _one(on_or_before_local_day(Order.accepted_at, Order.accept_by, zone)).label("responded"),
-               _one(and_(Order.deadline.is_not(None),
-                         or_(Order.completed_at.is_not(None), Order.deadline < as_of))).label("completion_due"),
-               _one(on_or_before_local_day(Order.completed_at, Order.deadline, zone)).label("completed_on_time"))
+               count_if(and_(Order.accept_by.is_not(None),
+                             or_(Order.accepted_at.is_not(None), Order.accept_by < as_of))).label("response_due"),
+               count_if(on_or_before_local_day(Order.accepted_at, Order.accept_by, zone)).label("responded"),
+               count_if(and_(Order.deadline.is_not(None),
+                             or_(Order.completed_at.is_not(None), Order.deadline < as_of))).label("completion_due"),
+               count_if(on_or_before_local_day(Order.completed_at, Order.deadline, zone)).label("completed_on_time"))
         .where(*where).group_by(*group_by))
     # The rating that counts is the one of the order's current round (after 重办: round 2).
     ratings = (
         select(Order.service_item_code.label("item"), key, month, func.count().label("rated"),
-               _one(Rating.level.in_(SATISFIED_LEVELS)).label("satisfied"), func.sum(Rating.level).label("rating_sum"))
+               count_if(Rating.level.in_(SATISFIED_LEVELS)).label("satisfied"),
+               func.sum(Rating.level).label("rating_sum"))
         .select_from(Rating).join(Order, and_(Order.id == Rating.order_id, Order.round == Rating.round))
         .where(*where).group_by(*group_by))
     counted = {(r.item, r.group_key, r.month): r for r in db.session.execute(scope_orders(ratings, user))}
@@ -148,6 +221,16 @@ def order_figures(scope: Scope, start: date, end: date, as_of: date, user) -> li
                               rated.rated if rated else 0, (rated.satisfied or 0) if rated else 0,
                               (rated.rating_sum or 0) if rated else 0))
     return rows
+
+
+def _merged(rows: list[FigureRow]) -> list[FigureRow]:
+    """One row per (item, key, month): the summary's and the orders' rows of one group added up."""
+    merged: dict[tuple[str, str, str], list[int]] = {}
+    for row in rows:
+        counts = merged.setdefault((row.item, row.group_key, row.month), [0] * len(COUNTS))
+        for i, name in enumerate(COUNTS):
+            counts[i] += getattr(row, name)
+    return [FigureRow(*key, *counts) for key, counts in merged.items()]
 
 
 @dataclass(frozen=True)
@@ -167,21 +250,26 @@ class FigureRow:
     rating_sum: int
 
 
+COUNTS = ("orders", "response_due", "responded", "completion_due", "completed_on_time", "rated", "satisfied",
+          "rating_sum")  # FigureRow's counts, in order: the Figures fields they add to
+
+
 def _add(target: Figures, row: Any) -> None:
-    target.orders += row.orders
-    target.response_due += row.response_due
-    target.responded += row.responded
-    target.completion_due += row.completion_due
-    target.completed_on_time += row.completed_on_time
-    target.rated += row.rated
-    target.satisfied += row.satisfied
-    target.rating_sum += row.rating_sum
+    for name in COUNTS:
+        setattr(target, name, getattr(target, name) + getattr(row, name))
 
 
 def member_count(scope: Scope) -> int | None:
-    if scope.kind != "district":
-        return None
-    return db.session.scalar(select(func.count()).select_from(User).where(User.role == "resident"))
+    """Active memberships (会员、团员) of the scope; None for an organization without members."""
+    query = select(func.count()).select_from(Membership).where(Membership.status == "active")
+    if scope.kind == "organization":
+        if scope.key not in KINDS:
+            return None
+        query = query.where(Membership.kind == scope.key)
+    elif scope.kind == "station":
+        query = query.join(Organization, Organization.code == Membership.organization_code).where(
+            func.coalesce(Membership.station_code, Organization.station_code) == scope.key)
+    return db.session.scalar(query)
 
 
 def station_codes(scope: Scope) -> list[Station]:
@@ -225,6 +313,7 @@ def activity_rows(scope: Scope) -> list[ActivityRow]:
 
 def dashboard(scope: Scope, start: date, end: date, as_of: date, user) -> Dashboard:
     """Every figure of ``scope`` for orders created in [start, end] (local days), as ``user`` may see."""
+    rollup.refresh(wait=False)  # cheap when nothing changed; another worker's refresh is not waited for
     items = dict(db.session.execute(select(ServiceItem.code, ServiceItem.organization)).all())
     stations = station_codes(scope)
     board = Dashboard(scope=scope, start=start, end=end, as_of=as_of, members=member_count(scope),

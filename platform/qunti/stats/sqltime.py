@@ -4,7 +4,8 @@ GROUP BY them, the same way :func:`qunti.reports.evaluation.local_date` decides 
 Both are written to cost almost nothing per row on a million rows:
 
 - :func:`month_bucket`: the local month as a CASE over the period's month boundaries, computed in
-  Python with the zone's rules (a string or timestamp comparison per boundary, no date function);
+  Python with the zone's rules (a string or timestamp comparison per boundary, no date function;
+  :func:`day_month_bucket` does the same for a column of local days);
 - :class:`on_or_before_local_day`: "the moment falls on or before this local day" — PostgreSQL
   converts with ``timezone()``; SQLite (no zone database, and slow date functions) compares the
   stored UTC text with the day's local midnight written as UTC text, which for a zone east of UTC
@@ -32,19 +33,34 @@ def _zone(name: str) -> str:
     return name
 
 
-def month_bucket(column, start: date, end: date, zone: str) -> tuple[Any, list[str]]:
-    """The local month of ``column`` for moments in [start, end] (local days), as a small integer
-    (cheap to group by) and the "YYYY-MM" each integer stands for."""
-    tz = ZoneInfo(_zone(zone))
+def _months(start: date, end: date) -> list[tuple[date, date]]:
+    """(first day, first day of the next) of every month [start, end] touches."""
     months, first = [], date(start.year, start.month, 1)
     while first <= end:
         following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
         months.append((first, following))
         first = following
-    whens = [(column < datetime.combine(following, time.min, tzinfo=tz).astimezone(timezone.utc),
-              literal_column(str(index))) for index, (_, following) in enumerate(months[:-1])]
+    return months
+
+
+def _bucket(column, months: list[tuple[date, date]], bound) -> tuple[Any, list[str]]:
+    whens = [(column < bound(following), literal_column(str(index)))
+             for index, (_, following) in enumerate(months[:-1])]
     last = literal_column(str(len(months) - 1))
     return (case(*whens, else_=last) if whens else last), [f"{first:%Y-%m}" for first, _ in months]
+
+
+def month_bucket(column, start: date, end: date, zone: str) -> tuple[Any, list[str]]:
+    """The local month of ``column`` for moments in [start, end] (local days), as a small integer
+    (cheap to group by) and the "YYYY-MM" each integer stands for."""
+    tz = ZoneInfo(_zone(zone))
+    return _bucket(column, _months(start, end),
+                   lambda first: datetime.combine(first, time.min, tzinfo=tz).astimezone(timezone.utc))
+
+
+def day_month_bucket(column, start: date, end: date) -> tuple[Any, list[str]]:
+    """:func:`month_bucket` of a column holding local days (the statistics summary's ``day``)."""
+    return _bucket(column, _months(start, end), lambda first: first)
 
 
 class on_or_before_local_day(FunctionElement):

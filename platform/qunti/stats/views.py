@@ -7,7 +7,7 @@ from flask import Response, abort, flash, render_template, request
 from flask_login import current_user
 from sqlalchemy import select
 
-from qunti.accounts.access import forbidden, login_required_role
+from qunti.accounts.access import STATS_ROLES, forbidden, login_required_role
 from qunti.charts import bar_chart
 from qunti.db import db
 from qunti.directory.models import Station
@@ -18,7 +18,6 @@ from qunti.stats import bp
 from qunti.stats.figures import (BREAKDOWN_NAMES, MEMBERS_NOTE, SCOPES, Dashboard, Scope, dashboard, group_name,
                                  scope_name)
 
-STATS_ROLES = ("station_staff", "dispatcher", "org_admin", "sys_admin")
 MAX_DAYS = 366 * 3
 FIGURES = {"summary": "概况", "items": "各服务事项订单数", "months": "各月订单数", "groups": "分组评价",
            "qiyou": "七有达标", "activities": "活动与报名"}
