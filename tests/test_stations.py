@@ -522,6 +522,36 @@ def test_station_forms_are_csrf_protected(make_app):
         assert count(Agreement) == count(Inspection) == count(StationProfile) == 0
 
 
+def test_a_photo_above_the_app_wide_limit_gets_through_the_csrf_check(make_app):
+    """CSRF protection reads the whole form before the view runs: the photo's own limit must already hold."""
+    import io
+    import re
+    app = make_app(WTF_CSRF_ENABLED=True, MAX_CONTENT_LENGTH=64 * 1024, INSPECTION_PHOTO_MAX_BYTES=300 * 1024)
+    with app.app_context():
+        db.session.add(Station(code="gangcheng", name="港城工业园区群团服务站", community="港城社区", kind="new",
+                               lead_organization="union"))
+        db.session.commit()
+        client = app.test_client()
+        login(client, make_user("station_staff", station_code="gangcheng"))
+        page = text(client.get("/stations/gangcheng/inspections/new"))
+        data = form_data(current_checklist().compiled, checklist_answers(app))
+        data["csrf_token"] = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        assert client.post("/stations/gangcheng/inspections/new", data=data).status_code == 303
+        inspection = db.session.scalar(select(Inspection))
+        photo = PNG + b"\x00" * (200 * 1024)
+        response = client.post(f"/stations/gangcheng/inspections/{inspection.id}/photos", content_type="multipart/form-data",
+                               data={"csrf_token": data["csrf_token"], "photo": (io.BytesIO(photo), "大.png")})
+        assert response.status_code == 303 and count(InspectionPhoto) == 1
+        too_big = client.post(f"/stations/gangcheng/inspections/{inspection.id}/photos",
+                              content_type="multipart/form-data",
+                              data={"csrf_token": data["csrf_token"],
+                                    "photo": (io.BytesIO(PNG + b"\x00" * (301 * 1024)), "更大.png")})
+        assert too_big.status_code == 303 and "文件不能超过 0.3 MB" in flashes(client)
+        # Elsewhere the app-wide limit still holds.
+        assert client.post("/stations/gangcheng/agreements/new", data={"note": "x" * 100 * 1024}).status_code == 413
+        assert count(InspectionPhoto) == 1
+
+
 def test_the_staff_home_links_to_the_station_pages(client, world):
     login(client, world["gangcheng"])
     assert 'href="/stations/"' in text(client.get("/staff/")) and "本站建设" in text(client.get("/staff/"))

@@ -9,6 +9,7 @@ from qunti import masking
 from qunti.api import errors as api_errors
 from qunti.extensions import csrf
 from qunti.intake import CHANNELS
+from qunti.ledgers import uploads
 
 API_V1 = "/api/v1"
 
@@ -100,6 +101,7 @@ def init_app(app: Flask) -> None:
 
     api_errors.init_app(app)
     _register_blueprints(app)
+    uploads.init_app(app)  # before CSRF protection reads a large upload's body
     admin_setup.init_app(app)
     _register_error_pages(app)
     app.jinja_env.filters.update(

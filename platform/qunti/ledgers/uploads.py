@@ -69,6 +69,28 @@ def allow_large_body(limit: int | None = None) -> None:
     request.max_content_length = (limit or current_app.config["DOCUMENT_MAX_BYTES"]) + FORM_OVERHEAD
 
 
+def large_body(setting: str):
+    """Mark a view that accepts a file of up to ``config[setting]`` bytes. Its request's size limit
+    is raised before anything reads the body -- Flask-WTF's CSRF check, which runs before the view
+    and parses the whole form, included -- so a large file is not cut off by the app-wide limit."""
+    def mark(view):
+        view.upload_limit_setting = setting  # functools.wraps carries it to the decorators above
+        return view
+    return mark
+
+
+def _raise_limit() -> None:
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    setting = getattr(view, "upload_limit_setting", None)
+    if setting is not None:
+        allow_large_body(current_app.config[setting])
+
+
+def init_app(app) -> None:
+    """Raise the size limit of :func:`large_body` views first of all before-request functions."""
+    app.before_request_funcs.setdefault(None, []).insert(0, _raise_limit)
+
+
 def _zip_has(content: bytes, member: str) -> bool:
     # Only the central directory is read: nothing is decompressed, so a zip bomb costs nothing.
     try:

@@ -20,7 +20,7 @@ from qunti.orders.calendar import today
 from qunti.stations import bp
 from qunti.stations.access import EDIT_ROLES, VIEW_ROLES, may_edit, signature, station_in_scope
 from qunti.stations.checklist import Checklist, current_checklist, results_of, score
-from qunti.stations.models import RESULTS, Inspection, InspectionItem, InspectionPhoto
+from qunti.stations.models import Inspection, InspectionItem, InspectionPhoto
 
 PHOTO_FOLDER = "inspections"
 MAX_PHOTOS = 10
@@ -111,17 +111,16 @@ def _inspection_or_404(station: Station, inspection_id: int) -> Inspection:
 def inspection(code: str, inspection_id: int):
     station = station_in_scope(code, current_user)
     found = _inspection_or_404(station, inspection_id)
-    return render_template("stations/inspection.html", station=station, inspection=found, results=RESULTS,
-                           can_edit=may_edit(current_user), max_photos=MAX_PHOTOS,
+    return render_template("stations/inspection.html", station=station, inspection=found, can_edit=may_edit(current_user), max_photos=MAX_PHOTOS,
                            photo_types=uploads.allowed_text(uploads.IMAGES),
                            max_mb=current_app.config["INSPECTION_PHOTO_MAX_BYTES"] / 1024 / 1024)
 
 
 @bp.post("/<code>/inspections/<int:inspection_id>/photos")
 @login_required_role(*EDIT_ROLES)
+@uploads.large_body("INSPECTION_PHOTO_MAX_BYTES")
 def upload_photo(code: str, inspection_id: int):
     limit = current_app.config["INSPECTION_PHOTO_MAX_BYTES"]
-    uploads.allow_large_body(limit)
     station = station_in_scope(code, current_user)
     found = _inspection_or_404(station, inspection_id)
     back = redirect(url_for(".inspection", code=station.code, inspection_id=found.id), code=303)

@@ -13,10 +13,10 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
+from qunti.accounts.access import login_required_role
 from qunti.db import db
 from qunti.directory.models import Station
 from qunti.forms.registry import compiled_version, current_version
-from qunti.accounts.access import login_required_role
 from qunti.plugins import current, enabled_ids
 from qunti.plugins.eligibility import Refusal, refusals
 from qunti.plugins.manager import StationKind
