@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import and_, case, func, literal_column, or_, select
+from sqlalchemy import and_, case, func, literal_column, or_, select, union_all
 
 from qunti.accounts.access import order_visibility, scope_orders
 from qunti.activities.models import Activity, ActivitySignup
@@ -159,23 +159,20 @@ def _counted_from_summary(scope: Scope, start: date, end: date, as_of: date, use
                           skip: list[date]) -> list[FigureRow]:
     """The rows of the days [start, end] but ``skip``, from the summary: the counts as stored, less
     the orders still waiting to be accepted or completed whose accept_by or deadline is not before
-    ``as_of`` (not due yet: few, found by the due date's index)."""
+    ``as_of`` (not due yet: few, found by the due date's index). One statement, so a refresh
+    committing meanwhile cannot show it half."""
     s, p = OrderDaySummary, OrderDayPending
     # The summary's counts line up with FigureRow's; with_accept_by and with_deadline become the
-    # due counts once the orders not due yet are taken off.
-    query, months = _summary_query(s, scope, start, end, user, skip, [
+    # due counts once the orders not due yet are taken off (negative rows, added up by _merged).
+    stored, months = _summary_query(s, scope, start, end, user, skip, [
         func.sum(column) for column in (s.orders, s.with_accept_by, s.responded, s.with_deadline,
                                         s.completed_on_time, s.rated, s.satisfied, s.rating_sum)])
-    counts = {(r.item, r.group_key, months[int(r.month)]): [int(n or 0) for n in r[3:]]
-              for r in db.session.execute(query)}
-    query, months = _summary_query(p, scope, start, end, user, skip, [
-        func.sum(case((p.kind == "accept", p.orders), else_=0)).label("accept"),
-        func.sum(case((p.kind == "complete", p.orders), else_=0)).label("complete")])
-    for r in db.session.execute(query.where(p.due_on >= as_of)):
-        row = counts[(r.item, r.group_key, months[int(r.month)])]  # its orders are in the summary too
-        row[1] -= int(r.accept or 0)
-        row[3] -= int(r.complete or 0)
-    return [FigureRow(item, key, month, *row) for (item, key, month), row in counts.items()]
+    zero = literal_column("0")
+    not_due, _ = _summary_query(p, scope, start, end, user, skip, [
+        zero, -func.sum(case((p.kind == "accept", p.orders), else_=0)), zero,
+        -func.sum(case((p.kind == "complete", p.orders), else_=0)), zero, zero, zero, zero])
+    rows = db.session.execute(union_all(stored, not_due.where(p.due_on >= as_of)))
+    return [FigureRow(r.item, r.group_key, months[int(r.month)], *(int(n or 0) for n in r[3:])) for r in rows]
 
 
 def _counted_from_orders(scope: Scope, ranges: list[tuple[datetime, datetime]], as_of: date, user, start: date,
