@@ -19,7 +19,8 @@ never count a day twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -155,18 +156,25 @@ def _claim(connection: Connection, *, wait: bool) -> Any:
         return connection.execute(select(W.settled_until, W.build_until, W.built_through).where(W.name == NAME)
                                   .with_for_update(skip_locked=not wait)).first()
     # SQLite: a write first, so the transaction holds the database's write lock before it reads.
-    timeout = None
-    if not wait:
-        timeout = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
-        connection.exec_driver_sql("PRAGMA busy_timeout = 0")
-    try:
-        connection.execute(update(W).where(W.name == NAME).values(refreshed_at=utcnow()))
-    except OperationalError:  # "database is locked": somebody else is writing
-        return None
-    finally:
-        if timeout is not None:
-            connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(timeout)}")
+    connection.execute(update(W).where(W.name == NAME).values(refreshed_at=utcnow()))
     return _mark(connection)
+
+
+@contextmanager
+def _own_connection(*, wait: bool) -> Iterator[Connection]:
+    """A connection of its own, so the caller's session and transaction are left as they are; on
+    SQLite without ``wait``, one that gives up at once when another connection holds the write lock."""
+    with db.engine.connect() as connection:
+        timeout = None
+        if not wait and connection.dialect.name == "sqlite":
+            timeout = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+            connection.exec_driver_sql("PRAGMA busy_timeout = 0")
+        try:
+            yield connection
+        finally:
+            if timeout is not None:
+                connection.rollback()
+                connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(timeout)}")
 
 
 def _changed(after: datetime, until: datetime) -> Any:
@@ -215,25 +223,30 @@ def refresh(now: datetime | None = None, *, wait: bool = True) -> int:
     settled = (now or utcnow()) - timedelta(seconds=current_app.config["STATS_SETTLE_SECONDS"])
     zone = _zone()
     rebuilt = 0
-    # A connection of its own: the caller's session and transaction are left as they are.
-    with db.engine.connect() as connection:
-        mark = _mark(connection)
-        if mark is None:
-            _create_mark(connection)
-        elif mark.build_until is None and mark.settled_until is not None and (
-                _utc(mark.settled_until) >= settled
-                or not connection.scalar(select(_changed(_utc(mark.settled_until), settled).exists()))):
-            connection.rollback()
-            return 0
-        connection.commit()
-        more = True
-        while more:
-            with connection.begin():
-                mark = _claim(connection, wait=wait)
-                if mark is None:
-                    break
-                days, more = _step(connection, mark, settled, zone)
-                rebuilt += days
+    try:
+        with _own_connection(wait=wait) as connection:
+            mark = _mark(connection)
+            if mark is None:
+                _create_mark(connection)
+            elif mark.build_until is None and mark.settled_until is not None and (
+                    _utc(mark.settled_until) >= settled
+                    or not connection.scalar(select(_changed(_utc(mark.settled_until), settled).exists()))):
+                return 0
+            connection.commit()
+            more = True
+            while more:
+                with connection.begin():
+                    mark = _claim(connection, wait=wait)
+                    if mark is None:
+                        break
+                    days, more = _step(connection, mark, settled, zone)
+                    rebuilt += days
+    except OperationalError as error:
+        if "database is locked" not in str(error.orig):
+            raise
+        # SQLite: another connection kept the write lock (longer than busy_timeout, or at all when
+        # not waiting). Nothing is half done: the next refresh goes on from the watermark.
+        log.info("statistics summary: the database is busy, refreshed later")
     if rebuilt:
         log.info("statistics summary: %d days rebuilt, settled until %s", rebuilt, settled.isoformat())
     return rebuilt
