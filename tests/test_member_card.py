@@ -3,6 +3,7 @@ verified publicly by its QR link (有效 / 已注销 / 已过期 / 无效), save
 the ID number or phone."""
 from __future__ import annotations
 
+import os
 from datetime import date, timedelta
 
 import pytest
@@ -171,3 +172,30 @@ def test_a_photo_can_be_added_to_the_card(client, member):
     assert 'src="data:image/png;base64,' in client.get("/member/card").get_data(as_text=True)
     svg = client.get(f"/member/card/{active_membership().id}.svg").get_data(as_text=True)
     assert "data:image/png;base64," in svg
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not os.environ.get("QUNTI_DATABASE_URL", "").startswith("postgresql"),
+                    reason="needs PostgreSQL (QUNTI_DATABASE_URL)")
+def test_a_scan_survives_a_connection_the_server_dropped(client, app, member):
+    """Card scans read through a pool of their own without the checkout ping; a pooled connection
+    the server closed (restart, idle timeout) costs a retry, never an error page."""
+    from sqlalchemy import text
+
+    from qunti.membership import cards
+    link = verify_link(card_page(client, member)).split("qunti.test", 1)[1]
+    assert "有效" in app.test_client().get(link).get_data(as_text=True)
+    scan = cards.scan_engine()
+    assert scan is not db.engine and scan.pool.checkedin() >= 1
+    with scan.connect() as connection:
+        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar()
+    with db.engine.connect() as connection:
+        assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    for _ in range(3):
+        page = app.test_client().get(link)
+        assert page.status_code == 200 and "有效" in page.get_data(as_text=True)
+    # Revocation shows at the next scan through the same pool.
+    staff = app.test_client()
+    login(staff, make_user("org_admin", organization="union"))
+    staff.post(f"/staff/membership/members/{active_membership().id}/revoke", data={"reason": "本人申请退会"})
+    assert "已注销" in app.test_client().get(link).get_data(as_text=True)
