@@ -149,3 +149,27 @@ def test_missing_csrf_token_is_refused_politely(make_app):
 def test_pages_send_a_strict_content_security_policy(client):
     policy = client.get("/").headers["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+
+
+def test_the_shared_form_page_carries_each_visitors_own_token_and_never_a_signed_in_view(make_app):
+    from qunti.extensions import login_manager
+    from users import make_user
+
+    app = make_app(WTF_CSRF_ENABLED=True)
+    first, second = app.test_client(), app.test_client()
+    tokens = []
+    for client in (first, second):
+        html = client.get("/services/S06").get_data(as_text=True)
+        assert "退出" not in html
+        tokens.append(re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1))
+    assert tokens[0] != tokens[1]
+    assert first.post("/services/S06", data={"csrf_token": tokens[0]}).status_code == 422
+    assert first.post("/services/S06", data={"csrf_token": tokens[1]}).status_code == 400
+    # page_is_shared() tells anonymous visitors by the session alone: no loader may sign anyone in otherwise.
+    assert login_manager._request_callback is None and login_manager._header_callback is None
+    with app.app_context():
+        user = make_user("resident", username="13912345678")
+        with second.session_transaction() as s:
+            s["_user_id"] = str(user.id)
+    assert "退出" in second.get("/services/S06").get_data(as_text=True)
+    assert "退出" not in first.get("/services/S06").get_data(as_text=True)

@@ -43,6 +43,9 @@ class State:
     rendered: dict[tuple[str, str], str] = field(default_factory=dict)
     # Rule sets published from the admin console, compiled, by digest (see qunti.rules.published).
     published: dict[str, Any] = field(default_factory=dict)
+    # Definitions admins change at run time (menu, units, calendar…), each with the revision token it
+    # was loaded under; see qunti.revision.cached.
+    definitions: dict[str, tuple[str, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property

@@ -127,12 +127,12 @@ def _open_order(submission: Submission, answers: dict[str, Any], *, station_code
                 filed_by: Any, resident_user: Any) -> tuple[Any, list[Any]]:
     """The new submission's order, routed by the dispatch rules, and its first two events; none of
     them written yet (see :func:`qunti.orders.transitions.insert_new_order`)."""
-    from qunti.menu.models import ServiceItem
+    from qunti.menu.queries import menu_item
     from qunti.orders.dispatch import applicant_key, route_new_order
     from qunti.orders.models import Order
     from qunti.orders.transitions import SYSTEM, record_submission, resident_actor, staff_actor
 
-    item = db.session.get(ServiceItem, submission.service_item_code)
+    item = menu_item(submission.service_item_code)
     order = Order(
         number=submission.tracking_number, submission=submission, service_item_code=submission.service_item_code,
         state="submitted", channel=submission.channel, station_code=station_code,

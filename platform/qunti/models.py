@@ -13,6 +13,7 @@ from qunti.membership.models import (  # noqa: F401
 from qunti.menu.models import ServiceItem  # noqa: F401
 from qunti.orders.models import Order, OrderEvent, Rating, Reminder  # noqa: F401
 from qunti.plugins.models import PluginState  # noqa: F401
+from qunti.revision import DefinitionsRevision  # noqa: F401
 from qunti.rules.published import RuleSetVersion  # noqa: F401
 from qunti.stats.models import OrderDayPending, OrderDaySummary, StatsWatermark  # noqa: F401
 from qunti.stations.models import (  # noqa: F401

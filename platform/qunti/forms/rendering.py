@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 
-from flask import get_template_attribute, session
+from flask import current_app, get_template_attribute, request, session
 from flask_login import current_user
+from flask_login.config import COOKIE_NAME
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
@@ -48,4 +49,14 @@ def blank_form_html(compiled, digest: str, action: str = "") -> Markup:
 
 def page_is_shared() -> bool:
     """Whether this visitor sees the page everyone sees: not signed in, no pending messages."""
-    return not current_user.is_authenticated and not session.get("_flashes")
+    return not _signed_in() and not session.get("_flashes")
+
+
+def _signed_in() -> bool:
+    # Flask-Login finds a user only by the session's user id or the remember-me cookie (Qunti has no
+    # request loader): without either, nobody is signed in, and loading the anonymous user (which
+    # hashes the visitor's address and browser for session protection) is skipped.
+    remember = current_app.config.get("REMEMBER_COOKIE_NAME", COOKIE_NAME)
+    if "_user_id" not in session and remember not in request.cookies:
+        return False
+    return current_user.is_authenticated

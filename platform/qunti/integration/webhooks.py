@@ -26,9 +26,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, exists, or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import aliased
 
+from qunti import revision
 from qunti.db import db, utcnow
 from qunti.integration.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
@@ -112,18 +113,32 @@ def _payload(order, event, event_type: str) -> dict[str, Any]:
     }
 
 
-# Built once: it runs for every order event, on the submission hot path too.
 _SUBSCRIPTIONS = WebhookSubscription.__table__
-_SUBSCRIBERS = select(_SUBSCRIPTIONS.c.id).where(
-    _SUBSCRIPTIONS.c.active.is_(True), _SUBSCRIPTIONS.c.event_type.in_(bindparam("types", expanding=True)))
+_ACTIVE = select(_SUBSCRIPTIONS.c.event_type, _SUBSCRIPTIONS.c.id).where(_SUBSCRIPTIONS.c.active.is_(True)) \
+    .order_by(_SUBSCRIPTIONS.c.id)
+
+
+def _load_active() -> dict[str, tuple[int, ...]]:
+    active: dict[str, tuple[int, ...]] = {}
+    for event_type, subscription_id in db.session.execute(_ACTIVE):
+        active[event_type] = (*active.get(event_type, ()), subscription_id)
+    return active
+
+
+def active_subscriptions() -> dict[str, tuple[int, ...]]:
+    """Ids of the active subscriptions by event type. Cached per app under the definitions revision
+    (``webhook_subscription`` is a watched table, so a new or switched-off subscription counts from
+    the next transaction on; see qunti.revision): every order event asks, on the submission hot path
+    too."""
+    return revision.cached("webhooks", _load_active)
 
 
 def enqueue(order, event) -> int:
     """Write one outbox row per active subscription to ``event``'s type, in the caller's transaction
     (nothing is flushed here). Returns how many."""
     event_type = EVENT_TYPES.get(event.action, f"order.{event.action}")
-    with db.session.no_autoflush:
-        subscriptions = db.session.execute(_SUBSCRIBERS, {"types": [event_type, ALL_EVENTS]}).scalars().all()
+    active = active_subscriptions()
+    subscriptions = sorted({*active.get(event_type, ()), *active.get(ALL_EVENTS, ())})
     if not subscriptions:
         return 0
     payload = _payload(order, event, event_type)

@@ -12,11 +12,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
 from flask import current_app
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 
 from qunti.db import db
 from qunti.definitions import DefinitionError, pointer, read_json
 from qunti.directory.models import CalendarDay
+from qunti.revision import cached
 
 CALENDAR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -88,14 +89,14 @@ def today() -> date:
     return datetime.now(zone).date()
 
 
-# Built once: on the dispatch path (every order routed) constructing it cost more than running it.
-_EXCEPTIONS = select(CalendarDay.day, CalendarDay.is_workday).where(
-    CalendarDay.day >= bindparam("first"), CalendarDay.day <= bindparam("last"))
+_EXCEPTIONS = select(CalendarDay.day, CalendarDay.is_workday)
 
 
-def _exceptions(first: date, last: date) -> dict[date, bool]:
-    rows = db.session.execute(_EXCEPTIONS, {"first": first, "last": last})
-    return {day: workday for day, workday in rows}
+def _exceptions() -> dict[date, bool]:
+    """Every listed day (a few dozen a year). Cached per app under the definitions revision
+    (``calendar_day`` is a watched table, so an admin's new holiday counts from the next
+    transaction on; see qunti.revision): every routed order reads it."""
+    return cached("calendar", lambda: {day: workday for day, workday in db.session.execute(_EXCEPTIONS)})
 
 
 def _plain_working_day(d: date) -> bool:
@@ -104,7 +105,7 @@ def _plain_working_day(d: date) -> bool:
 
 def is_working_day(d: date) -> bool:
     """Whether ``d`` is a working day (a listed exception wins over the day of the week)."""
-    exception = db.session.scalar(select(CalendarDay.is_workday).where(CalendarDay.day == d))
+    exception = _exceptions().get(d)
     return _plain_working_day(d) if exception is None else exception
 
 
@@ -120,14 +121,11 @@ def working_days_after(start: date, *counts: int) -> tuple[date, ...]:
     wanted = sorted(set(counts))
     found = {0: start} if 0 in wanted else {}
     current, done, total = start, 0, max(wanted, default=0)
+    exceptions = _exceptions()
     while done < total:
-        # One query per window; a window of 2n+20 days covers the longest holiday run in practice.
-        window_end = current + timedelta(days=2 * (total - done) + 20)
-        exceptions = _exceptions(current + timedelta(days=1), window_end)
-        while done < total and current < window_end:
-            current += timedelta(days=1)
-            if exceptions.get(current, _plain_working_day(current)):
-                done += 1
-                if done in wanted:
-                    found[done] = current
+        current += timedelta(days=1)
+        if exceptions.get(current, _plain_working_day(current)):
+            done += 1
+            if done in wanted:
+                found[done] = current
     return tuple(found[n] for n in counts)

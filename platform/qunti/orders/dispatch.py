@@ -10,9 +10,10 @@ from flask import current_app
 from sqlalchemy import func, literal, or_, select
 
 from qunti.db import db
-from qunti.directory.models import Station, Unit
+from qunti.directory.models import Station
+from qunti.directory.units import UnitRef, active_unit
 from qunti.forms.models import Submission
-from qunti.menu.models import ServiceItem
+from qunti.menu.queries import menu_item
 from qunti.orders.models import Order, OrderEvent
 from qunti.orders.transitions import OPEN_STATES, SYSTEM, perform
 from qunti.rules.context import CHANNELS, ORGANIZATIONS
@@ -77,7 +78,7 @@ def _station(code: str | None) -> dict[str, Any] | None:
 def build_context(order: Order, submission: Submission, *, counts: bool = True) -> dict[str, Any]:
     """The order context of :mod:`qunti.rules.context` for ``order`` (``counts=False``: without
     the counts, for rule sets that do not read them)."""
-    item = db.session.get(ServiceItem, order.service_item_code)
+    item = menu_item(order.service_item_code)
     item_context: dict[str, Any] = {"code": order.service_item_code}
     if item is not None:
         if item.organization in ORGANIZATIONS:
@@ -96,9 +97,9 @@ def build_context(order: Order, submission: Submission, *, counts: bool = True) 
     return context
 
 
-def _usable(unit_code: Any) -> Unit | None:
-    unit = db.session.get(Unit, unit_code) if isinstance(unit_code, str) else None
-    return unit if unit is not None and unit.active and unit.kind != "meeting" else None
+def _usable(unit_code: Any) -> UnitRef | None:
+    unit = active_unit(unit_code)
+    return unit if unit is not None and unit.kind != "meeting" else None
 
 
 def route_new_order(order: Order, *, commit: bool = False,
@@ -110,7 +111,7 @@ def route_new_order(order: Order, *, commit: bool = False,
     A rule problem never loses an order: it goes to the manual queue with the problem noted.
     """
     ruleset = current_ruleset(RULESET)
-    item = db.session.get(ServiceItem, order.service_item_code)
+    item = menu_item(order.service_item_code)
     default_days = item.time_limit_days if item is not None else order.time_limit_days
     try:
         context = build_context(order, order.submission,
@@ -129,7 +130,6 @@ def route_new_order(order: Order, *, commit: bool = False,
     order.ruleset_digest, order.rule_row_id = decision.ruleset_digest, decision.row_id
     order.time_limit_days = route.get("timeLimitDays") or default_days
     # An admin may have switched a unit off after the rules were written: then a person decides.
-    # ``unit`` is held on purpose: the session's identity map is weak, and perform() reads it again.
     unit = _usable(route.get("unit")) if route.get("mode") == "auto" and route.get("class") is not None else None
     return perform(order, "dispatch" if unit is not None else "queue", SYSTEM, commit=commit,
                    unwritten=unwritten)

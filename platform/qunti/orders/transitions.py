@@ -27,6 +27,7 @@ from werkzeug.datastructures import FileStorage
 from qunti.accounts.models import ROLES, User
 from qunti.db import db, utcnow
 from qunti.directory.models import Unit
+from qunti.directory.units import UnitRef, active_unit
 from qunti.integration import webhooks
 from qunti.orders import calendar, followups
 from qunti.orders.models import Order, OrderEvent, Rating
@@ -191,18 +192,18 @@ def _date(value: Any, label: str) -> date:
         raise InvalidInput(f"{label}须是日期，形如 2026-10-08。") from None
 
 
-def _active_unit(code: Any, *, label: str = "承办单位") -> Unit:
+def _active_unit(code: Any, *, label: str = "承办单位") -> UnitRef:
     if not isinstance(code, str) or not code:
         raise InvalidInput(f"请选择{label}。")
-    unit = db.session.get(Unit, code)
-    if unit is None or not unit.active:
+    unit = active_unit(code)
+    if unit is None:
         raise InvalidInput(f"{label}“{code}”不存在或已停用。")
     if unit.kind == "meeting":
         raise InvalidInput("联席会本身不承办订单，请选择具体的承办单位。")
     return unit
 
 
-def _route_class(value: Any, unit: Unit) -> str:
+def _route_class(value: Any, unit: UnitRef) -> str:
     if value not in ROUTE_CLASS_NAMES:
         raise InvalidInput(f"派单方式须是 {'、'.join(ROUTE_CLASS_NAMES)} 之一。")
     if unit.kind not in ROUTE_UNIT_KINDS[value]:
@@ -216,7 +217,7 @@ def _time_limit(step: Step, default: int) -> int:
 
 # --- effects (each validates everything first, then changes the order) -----------------------------
 
-def _dispatch_to(step: Step, unit: Unit, route_class: str, time_limit_days: int, *,
+def _dispatch_to(step: Step, unit: UnitRef, route_class: str, time_limit_days: int, *,
                  keep_deadline: bool = False) -> None:
     order = step.order
     # Dates first: the calendar query must not flush a half-changed order.

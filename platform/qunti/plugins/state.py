@@ -1,11 +1,13 @@
-"""Enabled or not: read once per request from the database, so a switch on one host shows on every
-host at the next request, without a restart and without a cache to invalidate between hosts."""
+"""Enabled or not: as the database has it, so a switch on one host shows on every host at the next
+request, without a restart. The set is cached under the definitions revision (``plugin_state`` is a
+watched table; see qunti.revision) and kept in ``g`` for the rest of the request."""
 from __future__ import annotations
 
 from flask import g, has_request_context
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from qunti import revision
 from qunti.db import db
 from qunti.plugins.models import PluginState
 
@@ -16,11 +18,11 @@ _ENABLED = select(PluginState.__table__.c.id).where(PluginState.__table__.c.enab
 
 
 def enabled_ids() -> frozenset[str]:
-    """Ids of the enabled plugins: one small query per request, kept in ``g`` for the rest of it.
-    Outside a request (commands, shells) every call reads the database."""
+    """Ids of the enabled plugins, kept in ``g`` for the rest of the request. Outside a request
+    (commands, shells) every call checks the revision."""
     cached = g.get(_CACHE) if has_request_context() else None
     if cached is None:
-        cached = frozenset(db.session.execute(_ENABLED).scalars())
+        cached = revision.cached("plugins", lambda: frozenset(db.session.execute(_ENABLED).scalars()))
         if has_request_context():
             setattr(g, _CACHE, cached)
     return cached

@@ -54,7 +54,8 @@ def _fill(version, *, item=None, channel: str = "online"):
 
 @bp.route("/services/<code>", methods=["GET", "POST"])
 def service(code: str):
-    item = orderable(code)
+    # A GET needs nothing else from the database: no session is started for it.
+    item = orderable(code, in_session=request.method == "POST")
     if item is None:
         abort(404)
     channel = "qr" if request.args.get("via") == "qr" else "online"

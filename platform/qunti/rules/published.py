@@ -7,8 +7,9 @@ operators, fields of the forms, menu items, units, then the rule set's own tests
 in the database now: the service items, the forms' current versions and the units admins edit.
 
 Compiled once per app: ``State.published`` maps a version's digest to its compiled RuleSet. A
-digest names one content for ever, so an entry never goes stale; each request reads only the
-current digest (one indexed query), so a publish on one host is used by every host at once.
+digest names one content for ever, so an entry never goes stale; which digest is current is cached
+under the definitions revision (qunti.revision), so a publish on one host is used by every host from
+its next transaction on.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from qunti.db import db, utcnow
 from qunti.definitions import DefinitionError, digest as content_digest
+from qunti import revision
 from qunti.rules.ruleset import RuleSet, validate_ruleset
 
 log = logging.getLogger(__name__)
@@ -91,6 +93,20 @@ def latest(ruleset_id: str) -> tuple[int, str] | None:
     return (row.number, row.digest) if row is not None else None
 
 
+_V, _NEWER = RuleSetVersion.__table__.alias("v"), RuleSetVersion.__table__.alias("newer")
+# Each rule set's newest version: no newer one of the same rule set exists.
+_NEWEST = select(_V.c.ruleset_id, _V.c.number, _V.c.digest).where(
+    ~select(_NEWER.c.id).where(_NEWER.c.ruleset_id == _V.c.ruleset_id, _NEWER.c.number > _V.c.number).exists())
+
+
+def _newest_published() -> dict[str, tuple[int, str]]:
+    """(number, digest) of the newest published version of every rule set. Cached per app under the
+    definitions revision (``ruleset_version`` is a watched table, so a publish on any host runs from
+    the next transaction on; see qunti.revision): the dispatcher asks for every order."""
+    return revision.cached("rulesets", lambda: {row.ruleset_id: (row.number, row.digest)
+                                                for row in db.session.execute(_NEWEST)})
+
+
 def current(ruleset_id: str) -> Current | None:
     """What runs now for ``ruleset_id`` (None: no such rule set, neither published nor in a file)."""
     found = latest(ruleset_id)
@@ -109,7 +125,7 @@ def current_ruleset(ruleset_id: str) -> RuleSet | None:
     """
     if "sqlalchemy" not in current_app.extensions:  # an app of the rules engine alone (tests)
         return _file_ruleset(ruleset_id)
-    found = latest(ruleset_id)
+    found = _newest_published().get(ruleset_id)
     if found is None:
         return _file_ruleset(ruleset_id)
     cached = _state().published.get(found[1])

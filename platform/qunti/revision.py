@@ -1,0 +1,180 @@
+"""The definitions revision: definitions admins change at run time, cached per app and checked with
+one small read per transaction.
+
+Service items, the forms' current versions, published rule sets, units, the holiday calendar,
+webhook subscriptions and plugin switches are read by every submission but change only when someone
+edits them. Every change to one of their tables (``WATCHED``) replaces a random token in the single
+row of ``definitions_revision``; database triggers do it (migration 0013), in the writing
+transaction, whoever writes: the admin console, ``qunti sync``, a definitions import, SQL by hand.
+
+:func:`cached` keeps a value with the token it was loaded under and hands it out only while the
+database still shows that token, so a change committed on one host is used by every host from its
+next transaction on. Why that is safe:
+
+- the token is read before the value it guards, so a value is never older than its token says;
+- the token is random, so a rolled-back change never names anything another transaction sees;
+- a transaction that writes a watched table reads the token again (the trigger has replaced it), so
+  it sees its own changes, and values it loads are filed under a token nobody else sees unless the
+  transaction commits;
+- without the row (a database emptied by hand) nothing is cached: every read goes to the tables.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import current_app
+from sqlalchemy import String, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.pool import Pool
+
+from qunti.db import db
+
+T = TypeVar("T")
+
+# The tables whose rows the cached values are made of. A migration that recreates one of them on
+# SQLite (batch "move and copy") drops its triggers: tests/test_revision.py fails until they are
+# created again (see migration 0013).
+WATCHED = ("service_item", "form", "ruleset_version", "unit", "calendar_day", "webhook_subscription",
+           "plugin_state")
+# The token this transaction saw, kept with the DBAPI connection with the commit count it was read
+# at (see the events below); and whether this transaction wrote a watched table.
+_SEEN = "qunti.definitions_token"
+_WROTE = "qunti.definitions_written"
+_READ = "SELECT token FROM definitions_revision WHERE id = 1"
+
+
+class DefinitionsRevision(db.Model):
+    """One row (id 1) whose token changes with every change to a table of ``WATCHED``."""
+
+    __tablename__ = "definitions_revision"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    token: Mapped[str] = mapped_column(String(40))
+
+
+def _read(dbapi_connection: Any) -> str | None:
+    # A plain DBAPI cursor: one constant statement without parameters, on the hot path of every
+    # submission and form page, where SQLAlchemy's statement machinery costs more than the query.
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(_READ)
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    return row[0] if row is not None else None
+
+
+def token(*, in_session: bool = True) -> str | None:
+    """The token as this transaction sees it (None: no token row, so nothing may be cached).
+
+    ``in_session``: read it in the request's database session, beginning its transaction (the
+    caller goes on to read or write there). ``False`` is for pages that need nothing else from the
+    database: unless a transaction is open already, the token is read on a pooled connection of its
+    own and no session is started at all.
+    """
+    registry = db.session.registry
+    if in_session or (registry.has() and registry().in_transaction()):
+        connection = db.session.connection()
+        info = connection.info
+        seen = info.get(_SEEN)
+        if seen is None or seen[0] != _commits.count:
+            seen = info[_SEEN] = (_commits.count, _read(connection.connection))
+        return seen[1]
+    dbapi_connection = db.engine.raw_connection()
+    try:
+        return _read(dbapi_connection)
+    finally:
+        dbapi_connection.close()
+
+
+def cached(name: str, load: Callable[[], T], *, in_session: bool = True) -> T:
+    """``load()``, kept per app under ``name`` while the definitions revision stays the same.
+
+    ``load`` must read only tables of ``WATCHED`` and return something immutable that holds no ORM
+    object (those belong to one session); it runs in the request's session.
+    """
+    registry = db.session.registry
+    if registry.has() and _changing_definitions(registry()):
+        return load()  # this session is changing them: it reads its own changes, and keeps nothing
+    current = token(in_session=in_session)
+    if current is None:
+        return load()
+    slots: dict[str, tuple[str, Any]] = current_app.extensions["qunti"].definitions
+    slot = slots.get(name)
+    if slot is not None and slot[0] == current:
+        return slot[1]
+    # No autoflush: a flush now could write a watched table after the token was read (nothing is
+    # pending for one, checked above), and callers in the middle of a transition expect no flush.
+    with db.session.no_autoflush:
+        value = load()
+    slots[name] = (current, value)  # one assignment: concurrent requests at worst load it twice
+    return value
+
+
+def _changing_definitions(session) -> bool:
+    """Whether ``session`` holds unflushed changes to rows of a watched table."""
+    return any(getattr(type(obj), "__tablename__", None) in WATCHED
+               for pending in (session.new, session.dirty, session.deleted) for obj in pending)
+
+
+# --- when the token a transaction saw goes out of date -------------------------------------------
+# A transaction keeps the token it read until it ends, writes a watched table itself, or another
+# transaction of this process commits such a write (then it reads the token again, so a change made
+# through another session, as tests and commands do, is seen at once; other processes see it from
+# their next transaction).
+
+class _Commits:
+    """How many transactions of this process committed a write to a watched table."""
+
+    count = 0
+
+
+_commits = _Commits()
+
+
+def _forget(info: dict) -> None:
+    info.pop(_SEEN, None)
+
+
+def _writes_watched(context, statement: str) -> bool:
+    compiled = getattr(context, "compiled", None)
+    table = getattr(getattr(compiled, "statement", None), "table", None)
+    if context is not None and (context.isinsert or context.isupdate or context.isdelete) \
+            and getattr(table, "name", None) is not None:
+        return table.name in WATCHED
+    return statement[:40].lstrip()[:6].upper() != "SELECT"  # text or DDL: it may have written anything
+
+
+@event.listens_for(Engine, "after_cursor_execute")
+def _after_write(connection, _cursor, statement, _parameters, context, _executemany) -> None:
+    """A write to a watched table replaced the token (by trigger) in this transaction."""
+    if _writes_watched(context, statement):
+        info = connection.info
+        _forget(info)
+        info[_WROTE] = True
+
+
+@event.listens_for(Engine, "commit")
+def _committed(connection) -> None:
+    info = connection.info
+    if info.pop(_WROTE, False):
+        _commits.count += 1
+    _forget(info)
+
+
+@event.listens_for(Engine, "rollback")
+@event.listens_for(Engine, "rollback_savepoint")
+def _rolled_back(connection, *_args) -> None:
+    # After a savepoint's rollback the transaction may still have written before it: keep _WROTE.
+    _forget(connection.info)
+    if not _args:
+        connection.info.pop(_WROTE, None)
+
+
+@event.listens_for(Pool, "checkout")
+def _checked_out(_dbapi_connection, record, _proxy) -> None:
+    # Whatever the last user of this connection saw belongs to a transaction that is over.
+    _forget(record.info)
+    record.info.pop(_WROTE, None)

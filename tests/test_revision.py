@@ -1,0 +1,137 @@
+"""The definitions revision: cached definitions follow every change, whoever makes it."""
+from __future__ import annotations
+
+import importlib.util
+
+from sqlalchemy import event, text
+
+from qunti import revision
+from qunti.catalog import state
+from qunti.db import db
+from qunti.directory.models import Unit
+from qunti.directory.units import units
+from qunti.orders.models import Order
+
+from conftest import ROOT
+from order_helpers import answers_for
+
+
+def _migration():
+    path = ROOT / "migrations" / "versions" / "0013_definitions_revision.py"
+    spec = importlib.util.spec_from_file_location("definitions_revision_migration", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _token() -> str:
+    with db.engine.connect() as connection:
+        return connection.execute(text("SELECT token FROM definitions_revision WHERE id = 1")).scalar()
+
+
+def _write_elsewhere(sql: str) -> None:
+    """Commit ``sql`` the way another worker or host would: on a connection whose statements this
+    process's SQLAlchemy never sees."""
+    raw = db.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute(sql)
+        cursor.close()
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def _triggers(connection) -> set[tuple[str, str]]:
+    """(table, INSERT|UPDATE|DELETE) pairs that have a trigger."""
+    if connection.dialect.name == "postgresql":
+        rows = connection.execute(text(
+            "SELECT event_object_table, event_manipulation FROM information_schema.triggers "
+            "WHERE trigger_name = 'qunti_definitions_changed'"))
+        return {(table, what) for table, what in rows}
+    rows = connection.execute(text("SELECT tbl_name, sql FROM sqlite_master WHERE type = 'trigger'"))
+    return {(table, what) for table, sql in rows for what in ("INSERT", "UPDATE", "DELETE")
+            if "definitions_revision" in sql and f"AFTER {what} " in sql}
+
+
+def test_every_watched_table_changes_the_token_on_every_write(ctx):
+    assert tuple(revision.WATCHED) == tuple(_migration().WATCHED)
+    with db.engine.connect() as connection:
+        found = _triggers(connection)
+    wanted = {(table, what) for table in revision.WATCHED for what in ("INSERT", "UPDATE", "DELETE")}
+    assert wanted <= found, f"triggers missing (a migration recreated the table?): {sorted(wanted - found)}"
+
+
+def test_a_write_changes_the_token_and_a_rollback_does_not(ctx):
+    before = _token()
+    db.session.get(Unit, "union").name = "区总工会（改）"
+    db.session.flush()
+    db.session.rollback()
+    assert _token() == before
+    db.session.get(Unit, "union").name = "区总工会（改）"
+    db.session.commit()
+    assert _token() != before
+
+
+def test_a_change_made_elsewhere_is_used_from_the_next_transaction(ctx):
+    assert units()["union"].active is True
+    _write_elsewhere("UPDATE unit SET active = FALSE WHERE code = 'union'")
+    db.session.rollback()  # the request ends; the next one starts
+    assert units()["union"].active is False
+
+
+def test_a_transaction_sees_its_own_change_and_a_rolled_back_one_is_never_served(ctx):
+    assert units()["union"].active is True
+    db.session.get(Unit, "union").active = False
+    assert units()["union"].active is False  # pending, not flushed yet
+    db.session.flush()
+    assert units()["union"].active is False
+    db.session.rollback()
+    assert units()["union"].active is True
+
+
+def test_routing_follows_a_unit_switched_off_on_another_host(app, client):
+    def route() -> tuple[str, str | None]:
+        response = client.post("/api/v1/forms/skills-training/submissions", json=answers_for(app, "S06"))
+        assert response.status_code == 201, response.get_json()
+        with app.app_context():
+            placed = db.session.get(Order, response.get_json()["id"])
+            return placed.state, placed.unit_code
+
+    assert route() == ("dispatched", "union")
+    with app.app_context():
+        _write_elsewhere("UPDATE unit SET active = FALSE WHERE code = 'union'")
+    assert route() == ("awaiting_dispatch", None)
+
+
+def test_the_form_page_follows_an_item_renamed_on_another_host(app, client):
+    assert "<h1>技能培训</h1>" in client.get("/services/S06").get_data(as_text=True)
+    with app.app_context():
+        _write_elsewhere("UPDATE service_item SET name = '技能提升班' WHERE code = 'S06'")
+    page = client.get("/services/S06").get_data(as_text=True)
+    assert "<h1>技能提升班</h1>" in page and "<h1>技能培训</h1>" not in page
+    with app.app_context():
+        _write_elsewhere("UPDATE service_item SET enabled = FALSE WHERE code = 'S06'")
+    assert client.get("/services/S06").status_code == 404
+
+
+def test_a_submission_on_warm_caches_reads_no_definition_table(app, client):
+    answers = answers_for(app, "S06")
+    assert client.post("/api/v1/forms/skills-training/submissions", json=answers).status_code == 201
+    statements: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def remember(_connection, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", remember)
+    try:
+        assert client.post("/api/v1/forms/skills-training/submissions", json=answers).status_code == 201
+    finally:
+        event.remove(engine, "before_cursor_execute", remember)
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")
+             and any(f" {table}" in s for table in revision.WATCHED)]
+    assert reads == []
+    with app.app_context():
+        assert state().definitions  # the values are kept per app
