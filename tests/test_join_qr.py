@@ -17,7 +17,7 @@ from qunti.orders.models import Order
 
 from browser import elements
 from membership_helpers import UNION_ANSWERS, application_of, post_form, setup_organizations
-from users import login, make_user
+from users import forget_request_state, login, make_user
 
 
 @pytest.fixture
@@ -294,3 +294,26 @@ def test_an_activity_code_opens_the_activity_sign_up(make_app):
         admin.post(f"/staff/membership/codes/{code.id}/revoke")
         refused = app.test_client().get(link)
         assert refused.status_code == 410 and "这个二维码已停用" in refused.get_data(as_text=True)
+
+        # The brand's lead prints codes for their brand's activities, and nothing else.
+        lead = app.test_client()
+        login(lead, make_user("brand_lead", organization="league"))
+        page = lead.get("/staff/membership/codes").get_data(as_text=True)
+        assert "活动报名二维码" in page and "青年新媒体训练营" in page and 'name="organization"' not in page
+        assert lead.post("/staff/membership/codes", data={"purpose": "activity", "activity": str(activity_id)}
+                         ).status_code == 303
+        assert lead.get(f"/staff/membership/codes/{code.id}/poster").status_code == 200  # the league's activity
+        joined = lead.post("/staff/membership/codes", data={"purpose": "join", "organization": "shizishan-league"},
+                           follow_redirects=True)
+        assert "请选择要加入的组织" in joined.get_data(as_text=True)
+        other = app.test_client()
+        login(other, make_user("brand_lead", organization="union"))
+        assert other.get(f"/staff/membership/codes/{code.id}/poster").status_code == 404
+        assert "青年新媒体训练营" not in other.get("/staff/membership/codes").get_data(as_text=True)
+        refused = other.post("/staff/membership/codes", data={"purpose": "activity", "activity": str(activity_id)},
+                             follow_redirects=True)
+        assert "请选择活动" in refused.get_data(as_text=True)
+        assert db.session.scalar(select(func.count()).select_from(JoinCode)) == 2
+        forget_request_state()  # one app context for all the clients here
+        signups = lead.get(f"/activities/manage/{activity_id}")  # the brand's own page points to these codes
+        assert signups.status_code == 200 and "/staff/membership/codes" in signups.get_data(as_text=True)

@@ -27,7 +27,7 @@ CASE_READERS = {"station_staff", "dispatcher", "handler", "org_admin", "sys_admi
 LISTS = CASE_READERS | {"other_station", "other_handler", "other_org_admin"}  # each sees its own rows
 DECIDERS = {"handler", "sys_admin"}
 ADMINS = {"org_admin", "sys_admin"}
-CODE_MAKERS = {"station_staff", "other_station", "org_admin", "other_org_admin", "sys_admin"}
+CODE_MAKERS = {"station_staff", "other_station", "brand_lead", "org_admin", "other_org_admin", "sys_admin"}
 CODE_OWNERS = {"station_staff", "org_admin", "sys_admin"}  # of a 港城 station code for 港城联合工会
 
 # (method, path, roles let in); {application}, {transfer}, {membership}, {code}, {post} are filled in.

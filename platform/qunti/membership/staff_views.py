@@ -14,7 +14,7 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from flask_login import current_user
 from sqlalchemy import Select, false, func, select
 
-from qunti.accounts.access import forbidden, login_required_role, scope_orders
+from qunti.accounts.access import SHARED_ORGANIZATION, forbidden, login_required_role, scope_orders
 from qunti.db import db, utcnow
 from qunti.directory.models import Station
 from qunti.masking import mask_id_number, mask_name, mask_phone
@@ -33,7 +33,7 @@ CASE_ROLES = ("station_staff", "dispatcher", "handler", "org_admin", "sys_admin"
 MEMBER_ROLES = ("handler", "org_admin", "sys_admin")
 ADMIN_ROLES = ("org_admin", "sys_admin")
 EXPORT_ROLES = ("org_admin",)  # exports of personal data: the organization's own admin only
-CODE_ROLES = ("station_staff", "org_admin", "sys_admin")
+CODE_ROLES = ("station_staff", "brand_lead", "org_admin", "sys_admin")  # brand leads: activity codes only
 PAGE_SIZE = 50
 
 
@@ -308,16 +308,29 @@ def revoke(membership_id: int):
 
 # --- QR codes --------------------------------------------------------------------------------------------
 
+def _activity_organizations(user) -> tuple[str, ...] | None:
+    """Whose activities ``user`` prints codes for (as :mod:`qunti.activities` lets them run them):
+    a brand lead their organization's, an organization admin also the joint ones; None: any."""
+    if user.role == "brand_lead":
+        return (user.organization,)
+    if user.role == "org_admin":
+        return (user.organization, SHARED_ORGANIZATION)
+    return None
+
+
 def _codes_scope(query: Select) -> Select:
+    from qunti.activities.models import Activity
     user = current_user
     if user.role == "station_staff":
         return query.where(JoinCode.station_code == user.station_code)
-    if user.role == "org_admin":
-        from qunti.activities.models import Activity
-        mine = select(Organization.code).where(Organization.kind.in_(user_kinds(user)))
-        activities = select(Activity.id).where(Activity.organization == user.organization)
-        return query.where((JoinCode.organization_code.in_(mine)) | (JoinCode.activity_id.in_(activities)))
-    return query
+    owners = _activity_organizations(user)
+    if owners is None:
+        return query
+    activities = JoinCode.activity_id.in_(select(Activity.id).where(Activity.organization.in_(owners)))
+    if user.role == "brand_lead":
+        return query.where(activities)
+    mine = select(Organization.code).where(Organization.kind.in_(user_kinds(user)))
+    return query.where(JoinCode.organization_code.in_(mine) | activities)
 
 
 def _code(code_id: int) -> JoinCode:
@@ -328,6 +341,8 @@ def _code(code_id: int) -> JoinCode:
 
 
 def _code_organizations() -> list[Organization]:
+    if current_user.role == "brand_lead":
+        return []
     query = select(Organization).where(Organization.active.is_(True)) \
         .order_by(Organization.kind, Organization.name)
     if current_user.role == "org_admin":
@@ -339,10 +354,11 @@ def _code_activities() -> list:
     from qunti.activities.models import Activity
     query = select(Activity).where(Activity.status == "published",
                                    Activity.starts_at >= utcnow() - timedelta(days=1))
+    owners = _activity_organizations(current_user)
     if current_user.role == "station_staff":
         query = query.where(Activity.station_code == current_user.station_code)
-    elif current_user.role == "org_admin":
-        query = query.where(Activity.organization == current_user.organization)
+    elif owners is not None:
+        query = query.where(Activity.organization.in_(owners))
     return list(db.session.scalars(query.order_by(Activity.starts_at).limit(100)))
 
 
@@ -358,6 +374,8 @@ def code_list():
 def _code_stations() -> list[Station]:
     if current_user.role == "station_staff":
         return [db.session.get(Station, current_user.station_code)]
+    if current_user.role == "brand_lead":
+        return []
     return list(db.session.scalars(select(Station).order_by(Station.code)))
 
 
