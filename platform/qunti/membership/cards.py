@@ -74,7 +74,12 @@ def card_token(card: MemberCard) -> str:
 
 def read_token(token: str) -> tuple[int, str] | None:
     """(card id, nonce) of a genuine token; None if it was altered, truncated or invented."""
+    if len(token) > _TOKEN_MAX:  # a genuine one is about 60 characters; keep junk out of the cache
+        return None
     return _read(_serializer(), token)
+
+
+_TOKEN_MAX = 200
 
 
 @lru_cache(maxsize=4096)
