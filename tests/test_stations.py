@@ -269,6 +269,8 @@ def test_photos_are_kept_outside_the_web_root_under_generated_names(app, client,
     shown.close()
     assert upload(client, inspected, "现场.JPG", JPG).status_code == 303
     assert count(InspectionPhoto) == 2
+    stored.unlink()  # lost from the disk: a 404, not a 500
+    assert client.get(url).status_code == 404
 
 
 @pytest.mark.parametrize("name, content, message", [

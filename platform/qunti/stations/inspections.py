@@ -7,6 +7,7 @@ recorded); the statistics (qunti.stats.figures.qiyou) read it the same way.
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -151,6 +152,7 @@ def photo(code: str, inspection_id: int, photo_id: int):
     station = station_in_scope(code, current_user)
     found = _inspection_or_404(station, inspection_id)
     stored = db.session.get(InspectionPhoto, photo_id)
-    if stored is None or stored.inspection_id != found.id:
-        abort(404)
-    return uploads.download(f"{PHOTO_FOLDER}/{stored.stored_name}", stored.original_name, as_attachment=False)
+    relative = f"{PHOTO_FOLDER}/{stored.stored_name}" if stored is not None else ""
+    if stored is None or stored.inspection_id != found.id or not (Path(current_app.instance_path) / relative).is_file():
+        abort(404)  # another inspection's photo, or a file lost from the instance folder
+    return uploads.download(relative, stored.original_name, as_attachment=False)
