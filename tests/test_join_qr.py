@@ -198,7 +198,7 @@ def test_a_code_of_an_organization_that_stopped_taking_members_is_refused(app, s
     assert response.status_code == 410 and "这个二维码已停用" in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("days", ["0", "-3", "3651", "99999999999", "很多", "1.5"])
+@pytest.mark.parametrize("days", ["0", "-3", "3651", "99999999999", "很多", "1.5", "²", "9" * 5000])
 def test_a_bad_number_of_days_is_refused_in_chinese(staff, days):
     response = staff.post("/staff/membership/codes", data={"purpose": "join", "organization": "gangcheng-union",
                                                            "days": days}, follow_redirects=True)

@@ -387,8 +387,8 @@ def code_create():
     station_code = current_user.station_code if current_user.role == "station_staff" \
         else (form.get("station") or None)
     workplace = (form.get("workplace") or "").strip()
-    raw_days = (form.get("days") or "").strip()
-    days = int(raw_days) if raw_days.isdigit() else (current_app.config["JOIN_CODE_VALID_DAYS"] if not raw_days else 0)
+    raw_days = (form.get("days") or "").strip() or str(current_app.config["JOIN_CODE_VALID_DAYS"])
+    days = int(raw_days) if raw_days.isdecimal() and len(raw_days) <= 5 else 0  # 0: refused below
     problem = None
     if station_code and db.session.get(Station, station_code) is None:
         problem = "请选择服务站。"
