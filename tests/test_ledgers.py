@@ -386,12 +386,18 @@ def test_refused_uploads_say_why_in_chinese_and_keep_nothing(app, client, ctx, n
 
 
 def test_the_size_limit_comes_from_the_setting(make_app):
-    app = make_app(DOCUMENT_MAX_BYTES=1000, MAX_CONTENT_LENGTH=500)
+    # With CSRF on, as in production: the token check reads the whole body before the view runs, so
+    # the document's own limit must already hold then.
+    import re
+    app = make_app(DOCUMENT_MAX_BYTES=1000, MAX_CONTENT_LENGTH=500, WTF_CSRF_ENABLED=True)
     client = app.test_client()
     with app.app_context():
         login(client, make_user("dispatcher"))
-        assert upload(client, "小.pdf", b"%PDF-" + b"x" * 900).status_code == 303  # over the app-wide limit: fine
-        upload(client, "大.pdf", b"%PDF-" + b"x" * 1000)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/ledgers/documents").get_data(as_text=True))
+        assert token, "the upload form carries a CSRF token"
+        over_app_limit = upload(client, "小.pdf", b"%PDF-" + b"x" * 900, csrf_token=token.group(1))
+        assert over_app_limit.status_code == 303, flashes(client)  # over the app-wide limit: fine
+        upload(client, "大.pdf", b"%PDF-" + b"x" * 1000, csrf_token=token.group(1))
         assert "文件不能超过" in flashes(client)
         assert db.session.scalar(select(func.count()).select_from(Document)) == 1
 

@@ -76,8 +76,8 @@ def _refuse(message: str):
 
 @bp.post("/documents")
 @login_required_role(*UPLOAD_ROLES)
+@uploads.large_body("DOCUMENT_MAX_BYTES")
 def upload_document():
-    uploads.allow_large_body()
     title = (request.form.get("title") or "").strip()
     doc_type, organization = request.form.get("doc_type", ""), request.form.get("organization", "")
     if not title:

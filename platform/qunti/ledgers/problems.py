@@ -192,8 +192,8 @@ def unlink_order(problem_id: int, order_id: int):
 
 @bp.post("/problems/<int:problem_id>/propose")
 @login_required_role(*MANAGE_ROLES)
+@uploads.large_body("DOCUMENT_MAX_BYTES")
 def propose(problem_id: int):
-    uploads.allow_large_body()
     problem = _problem_or_404(problem_id)
     back = url_for(".problem", problem_id=problem.id)
     if problem.status != "open":

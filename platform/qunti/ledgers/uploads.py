@@ -62,13 +62,6 @@ def allowed_text(allowed: Collection[str] | None = None) -> str:
     return names[0] if len(names) == 1 else "、".join(names[:-1]) + " 或 " + names[-1]
 
 
-def allow_large_body(limit: int | None = None) -> None:
-    """Let this request's body reach ``limit`` (default ``DOCUMENT_MAX_BYTES``) plus the form, so a
-    too-large file gets this module's message instead of the app-wide 413. Call before reading
-    ``request.form``."""
-    request.max_content_length = (limit or current_app.config["DOCUMENT_MAX_BYTES"]) + FORM_OVERHEAD
-
-
 def large_body(setting: str):
     """Mark a view that accepts a file of up to ``config[setting]`` bytes. Its request's size limit
     is raised before anything reads the body -- Flask-WTF's CSRF check, which runs before the view
@@ -83,7 +76,9 @@ def _raise_limit() -> None:
     view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
     setting = getattr(view, "upload_limit_setting", None)
     if setting is not None:
-        allow_large_body(current_app.config[setting])
+        # The file's own limit plus the form around it: a too-large file then gets this module's
+        # message in Chinese instead of the app-wide 413.
+        request.max_content_length = current_app.config[setting] + FORM_OVERHEAD
 
 
 def init_app(app) -> None:
