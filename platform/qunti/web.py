@@ -110,7 +110,14 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _security_headers(response):
-        response.headers.setdefault("Content-Security-Policy", _content_security_policy())
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
+        # One pass over the names: Werkzeug's Headers.setdefault raises and catches an HTTP
+        # exception for each missing header, on every response (some 60 µs of each card scan).
+        headers = response.headers
+        present = {name.lower() for name in headers.keys()}
+        if "content-security-policy" not in present:
+            headers["Content-Security-Policy"] = _content_security_policy()
+        if "x-content-type-options" not in present:
+            headers["X-Content-Type-Options"] = "nosniff"
+        if "referrer-policy" not in present:
+            headers["Referrer-Policy"] = "same-origin"
         return response

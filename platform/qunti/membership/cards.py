@@ -145,15 +145,14 @@ def scan_engine() -> Engine:
     without the app pool's ping on checkout (see :func:`_card_row`); on SQLite, which has no round
     trips to save, the app's engine. Kept in ``app.extensions``: each app has its own, disposed
     with its engines."""
-    engine = db.engine
-    if engine.dialect.name == "sqlite":
-        return engine
     scan = current_app.extensions.get(_SCAN_ENGINE)
     if scan is None:
         with _scan_engine_lock:
             scan = current_app.extensions.get(_SCAN_ENGINE)
             if scan is None:
-                scan = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False)
+                engine = db.engine
+                scan = engine if engine.dialect.name == "sqlite" else \
+                    create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False)
                 current_app.extensions[_SCAN_ENGINE] = scan
     return scan
 
