@@ -42,6 +42,7 @@ WATCHED = ("service_item", "form", "ruleset_version", "unit", "calendar_day", "w
 # at (see the events below); and whether this transaction wrote a watched table.
 _SEEN = "qunti.definitions_token"
 _WROTE = "qunti.definitions_written"
+_CONNECTION = "qunti.definitions_connection"  # (session transaction, its connection), in Session.info
 _READ = "SELECT token FROM definitions_revision WHERE id = 1"
 
 
@@ -76,11 +77,17 @@ def token(*, in_session: bool = True) -> str | None:
     """
     registry = db.session.registry
     if in_session or (registry.has() and registry().in_transaction()):
-        connection = db.session.connection()
-        info = connection.info
+        session = registry()
+        # The connection of this session's transaction, remembered (Session.connection() costs more
+        # than the rest of this function, and every cached definition asks here).
+        transaction, held = session.get_transaction(), session.info.get(_CONNECTION)
+        if transaction is None or held is None or held[0] is not transaction:
+            connection = session.connection()
+            held = session.info[_CONNECTION] = (session.get_transaction(), connection)
+        info = held[1].info
         seen = info.get(_SEEN)
         if seen is None or seen[0] != _commits.count:
-            seen = info[_SEEN] = (_commits.count, _read(connection.connection))
+            seen = info[_SEEN] = (_commits.count, _read(held[1].connection))
         return seen[1]
     dbapi_connection = db.engine.raw_connection()
     try:

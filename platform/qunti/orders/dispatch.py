@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, literal, or_, select
+from sqlalchemy import bindparam, func, literal, or_, select
 
 from qunti.db import db
 from qunti.directory.models import Station
@@ -37,21 +37,36 @@ def applicant_key(phone: str | None) -> str | None:
     return hmac.new(key, f"applicant:{digits}".encode(), hashlib.sha256).hexdigest()
 
 
+# The counts statement for each shape of order (stored or not; community, account, phone given or
+# not), built once: constructing it cost more than running it.
+_COUNTS: dict[tuple[bool, bool, bool, bool], Any] = {}
+
+
+def _counts_statement(stored: bool, community: bool, account: bool, phone: bool):
+    shape = (stored, community, account, phone)
+    if shape not in _COUNTS:
+        open_others = [Order.state.in_(OPEN_STATES)]
+        if stored:
+            open_others.append(Order.id != bindparam("order_id"))
+        similar = select(func.count()).where(
+            Order.service_item_code == bindparam("item"), Order.community == bindparam("community"),
+            *open_others) if community else select(literal(0))
+        mine = [Order.resident_user_id == bindparam("user_id")] if account else []
+        if phone:
+            mine.append(Order.applicant_key == bindparam("applicant_key"))
+        by_applicant = select(func.count()).where(or_(*mine), *open_others) if mine else select(literal(0))
+        _COUNTS[shape] = select(similar.scalar_subquery(), by_applicant.scalar_subquery())
+    return _COUNTS[shape]
+
+
 def _counts(order: Order) -> dict[str, int]:
     """Both counts in one round trip, each on its own index; the order being routed is not counted
     (the rules say "已有 N 件")."""
-    open_others = [Order.state.in_(OPEN_STATES)]
-    if order.id is not None:
-        open_others.append(Order.id != order.id)
-    similar = select(func.count()).where(
-        Order.service_item_code == order.service_item_code, Order.community == order.community, *open_others) \
-        if order.community else select(literal(0))
-    mine = [Order.resident_user_id == order.resident_user_id] if order.resident_user_id is not None else []
-    if order.applicant_key:
-        mine.append(Order.applicant_key == order.applicant_key)
-    by_applicant = select(func.count()).where(or_(*mine), *open_others) if mine else select(literal(0))
-    similar_open, applicant_open = db.session.execute(
-        select(similar.scalar_subquery(), by_applicant.scalar_subquery())).one()
+    statement = _counts_statement(order.id is not None, bool(order.community), order.resident_user_id is not None,
+                                  bool(order.applicant_key))
+    similar_open, applicant_open = db.session.execute(statement, {
+        "order_id": order.id, "item": order.service_item_code, "community": order.community,
+        "user_id": order.resident_user_id, "applicant_key": order.applicant_key}).one()
     return {"similarOpenInCommunity": similar_open, "openByApplicant": applicant_open}
 
 
