@@ -115,7 +115,7 @@ def test_the_form_page_follows_an_item_renamed_on_another_host(app, client):
     assert client.get("/services/S06").status_code == 404
 
 
-def test_a_submission_on_warm_caches_reads_no_definition_table(app, client):
+def test_a_submission_on_warm_caches_reads_the_token_once_and_no_definition_table(app, client, monkeypatch):
     answers = answers_for(app, "S06")
     assert client.post("/api/v1/forms/skills-training/submissions", json=answers).status_code == 201
     statements: list[str] = []
@@ -125,6 +125,9 @@ def test_a_submission_on_warm_caches_reads_no_definition_table(app, client):
     def remember(_connection, _cursor, statement, *_args):
         statements.append(statement)
 
+    tokens_read, read = [], revision._read
+    monkeypatch.setattr(revision, "_read", lambda connection: tokens_read.append(1) or read(connection))
+    commits = revision._commits.count
     event.listen(engine, "before_cursor_execute", remember)
     try:
         assert client.post("/api/v1/forms/skills-training/submissions", json=answers).status_code == 201
@@ -133,5 +136,8 @@ def test_a_submission_on_warm_caches_reads_no_definition_table(app, client):
     reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")
              and any(f" {table}" in s for table in revision.WATCHED)]
     assert reads == []
+    assert len(tokens_read) == 1
+    # Writing a submission is no change to definitions: other transactions keep their token.
+    assert revision._commits.count == commits
     with app.app_context():
         assert state().definitions  # the values are kept per app

@@ -24,8 +24,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import current_app
-from sqlalchemy import String, event
+from sqlalchemy import String, TextClause, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.ddl import ExecutableDDLElement
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.pool import Pool
 
@@ -147,11 +148,13 @@ def _forget(info: dict) -> None:
 
 def _writes_watched(context, statement: str) -> bool:
     compiled = getattr(context, "compiled", None)
-    table = getattr(getattr(compiled, "statement", None), "table", None)
-    if context is not None and (context.isinsert or context.isupdate or context.isdelete) \
-            and getattr(table, "name", None) is not None:
-        return table.name in WATCHED
-    return statement[:40].lstrip()[:6].upper() != "SELECT"  # text or DDL: it may have written anything
+    element = getattr(compiled, "statement", None)
+    if element is None or isinstance(element, (TextClause, ExecutableDDLElement)):
+        return statement[:40].lstrip()[:6].upper() != "SELECT"  # it may have written anything
+    # A Core or ORM statement: the tables it writes, itself or in a WITH (intake's one INSERT).
+    written = [element] if element.is_dml else []
+    written += [cte.element for cte in getattr(compiled, "ctes", None) or () if cte.element.is_dml]
+    return any(getattr(dml.table, "name", None) in WATCHED for dml in written)
 
 
 @event.listens_for(Engine, "after_cursor_execute")
