@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import datetime, timezone
 
 from sqlalchemy import func, select
 
@@ -11,6 +12,10 @@ from qunti.forms.models import Submission
 from qunti.orders.models import Order, OrderEvent
 
 from order_helpers import ROUTES, order, submit
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)  # SQLite: naive UTC
 
 
 def test_the_new_order_is_stored_with_everything_routing_set(ctx):
@@ -24,6 +29,8 @@ def test_the_new_order_is_stored_with_everything_routing_set(ctx):
     # Columns the intake never sets keep their defaults.
     assert (placed.lock_version, placed.round, placed.overdue, placed.plan) == (1, 1, False, None)
     assert placed.created_at is not None and placed.updated_at is not None
+    # A timestamp keeps its instant (PostgreSQL reads the order's from JSON text).
+    assert abs((_aware(placed.created_at) - _aware(placed.submission.created_at)).total_seconds()) < 5
     assert [(e.action, e.from_state, e.to_state) for e in placed.events] == \
         [("submit", None, "submitted"), ("dispatch", "submitted", "dispatched")]
     assert placed.events[0].id < placed.events[1].id

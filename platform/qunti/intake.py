@@ -8,13 +8,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import json
 import secrets
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, insert, literal, select, true, union_all
+from sqlalchemy import Text, bindparam, cast, func, insert, literal_column, select, true
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -89,13 +91,14 @@ def _stored(row: Any, row_id: int) -> None:
     db.session.add(row)
 
 
-def _row(row: Any, skip: tuple[str, ...]) -> dict[str, Any]:
-    """Every column of a new model object, as Core would INSERT it: the value set, else the column's
-    default (scalars and plain callables are all these tables have), else NULL."""
+def _row(row: Any) -> dict[str, Any]:
+    """Every column of a new model object but its id, as Core would INSERT it: the value set, else
+    the column's default (scalars and plain callables are all these tables have), else NULL (a JSON
+    column set to None, too: SQL NULL, where Core would write JSON null; both read back as None)."""
     values = vars(row)
     out = {}
     for column in type(row).__table__.columns:
-        if column.key in skip:
+        if column.key == "id":
             continue
         if column.key in values:
             out[column.key] = values[column.key]
@@ -110,55 +113,72 @@ def _row(row: Any, skip: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=_json_default)
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()  # PostgreSQL reads it back exactly (timestamps carry their offset)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _rows_of(table: Any, parameter: str, name: str, *, many: bool = False) -> Any:
+    """The rows of ``table`` given as one JSON parameter, typed by PostgreSQL itself. Columns are
+    read by name (no column list after the alias: the table's order in the database is the order
+    migrations added them, not the model's); ``ordinality`` numbers the rows of a list."""
+    populate = func.jsonb_populate_recordset if many else func.jsonb_populate_record
+    rows = populate(literal_column(f"NULL::{table.name}"), cast(bindparam(parameter, type_=Text), JSONB))
+    return rows.table_valued(*[c.key for c in table.c], with_ordinality="ordinality" if many else None) \
+        .alias(name)
+
+
 @functools.cache
-def _insert_all(event_count: int) -> Any:
-    """PostgreSQL: the submission, its order and its ``event_count`` events in one statement, one
-    round trip instead of three. A tracking number already taken inserts none of them and returns
-    no row (then the number is drawn again, as in :func:`_insert_submission`); else one row per
-    event: (submission id, order id, event id). The events get their ids in the order given (the
-    点单 event the smaller one: Order.events is ordered by id)."""
+def _insert_all() -> Any:
+    """PostgreSQL: the submission, its order and the order's events in one statement, one round trip
+    instead of three. Each table's rows come as one JSON parameter (``submission``, ``order``,
+    ``events``; see :func:`_row`) and ``jsonb_populate_record`` gives every value its column's
+    type: three parameters, so the driver keeps the statement prepared. A tracking number already
+    taken inserts none of them and returns no row (then the number is drawn again, as in
+    :func:`_insert_submission`); else one row per event: (submission id, order id, event id). The
+    events get their ids in the order given (the 点单 event the smaller one: Order.events is ordered
+    by id)."""
     from qunti.orders.models import Order, OrderEvent
 
     order_table, event_table = Order.__table__, OrderEvent.__table__
-    submission = postgresql.insert(_SUBMISSION).values(
-        {c.key: bindparam(f"s_{c.key}", type_=c.type) for c in _SUBMISSION.c if c.key != "id"}) \
+    given = _rows_of(_SUBMISSION, "submission", "given_submission")
+    names = [c.key for c in _SUBMISSION.c if c.key != "id"]
+    submission = postgresql.insert(_SUBMISSION).from_select(names, select(*[given.c[n] for n in names])) \
         .on_conflict_do_nothing(index_elements=[_SUBMISSION.c.tracking_number]) \
         .returning(_SUBMISSION.c.id).cte("new_submission")
-    order_columns = [c for c in order_table.c if c.key not in _ORDER_SKIP]
+    given = _rows_of(order_table, "order", "given_order")
+    names = [c.key for c in order_table.c if c.key not in ("id", "submission_id")]
     order = insert(order_table).from_select(
-        ["submission_id", *[c.key for c in order_columns]],
-        select(submission.c.id, *[bindparam(f"o_{c.key}", type_=c.type) for c in order_columns])) \
+        ["submission_id", *names],
+        select(submission.c.id, *[given.c[n] for n in names]).select_from(submission).join(given, true())) \
         .returning(order_table.c.id).cte("new_order")
-    event_columns = [c for c in event_table.c if c.key not in _EVENT_SKIP]
-    rows = [select(literal(n).label("n"), *[bindparam(f"e{n}_{c.key}", type_=c.type).label(c.key)
-                                            for c in event_columns]) for n in range(event_count)]
-    given = (union_all(*rows) if len(rows) > 1 else rows[0]).subquery("given")
+    given = _rows_of(event_table, "events", "given_events", many=True)
+    names = [c.key for c in event_table.c if c.key not in ("id", "order_id")]
     events = insert(event_table).from_select(
-        ["order_id", *[c.key for c in event_columns]],
-        select(order.c.id, *[given.c[c.key] for c in event_columns]).select_from(order).join(given, true())
-        .order_by(given.c.n)) \
+        ["order_id", *names], select(order.c.id, *[given.c[n] for n in names]).select_from(order)
+        .join(given, true()).order_by(given.c.ordinality)) \
         .returning(event_table.c.id, event_table.c.order_id).cte("new_events")
     return select(submission.c.id, events.c.order_id, events.c.id).select_from(submission).join(events, true())
-
-
-_ORDER_SKIP, _EVENT_SKIP = ("id", "submission_id"), ("id", "order_id")
 
 
 def _store_all(submission: Submission, phone: Any, order: Any, events: list[Any]) -> None:
     """Write the new submission, its order and their events with :func:`_insert_all`."""
     from qunti.orders.transitions import insert_new_order
 
-    statement = _insert_all(len(events))
+    order_row, event_rows = _row(order), _json([_row(event) for event in events])
     for _attempt in range(5):
-        params = {f"s_{k}": v for k, v in _row(submission, ("id",)).items()}
-        params.update({f"o_{k}": v for k, v in _row(order, _ORDER_SKIP).items()})
-        for n, event in enumerate(events):
-            params.update({f"e{n}_{k}": v for k, v in _row(event, _EVENT_SKIP).items()})
-        rows = db.session.execute(statement, params).all()
-        if rows:
-            _stored(submission, rows[0][0])
-            order.id, order.submission_id = rows[0][1], submission.id
-            for event, event_id in zip(events, sorted(row[2] for row in rows), strict=True):
+        order_row["number"] = order.number
+        found = db.session.execute(_insert_all(), {
+            "submission": _json(_row(submission)), "order": _json(order_row), "events": event_rows}).all()
+        if found:
+            _stored(submission, found[0][0])
+            order.id, order.submission_id = found[0][1], submission.id
+            for event, event_id in zip(events, sorted(row[2] for row in found), strict=True):
                 event.id, event.order_id = event_id, order.id
             insert_new_order(order, events, written=True)
             return
