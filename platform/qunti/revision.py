@@ -76,9 +76,20 @@ def token(*, in_session: bool = True) -> str | None:
     database: unless a transaction is open already, the token is read on a pooled connection of its
     own and no session is started at all.
     """
+    return _token(_session(in_session))
+
+
+def _session(in_session: bool) -> Any:
+    """The request's session where the token is to be read in it, else None (see :func:`token`)."""
     registry = db.session.registry
-    if in_session or (registry.has() and registry().in_transaction()):
-        session = registry()
+    if in_session:
+        return registry()
+    session = registry() if registry.has() else None
+    return session if session is not None and session.in_transaction() else None
+
+
+def _token(session: Any) -> str | None:
+    if session is not None:
         # The connection of this session's transaction, remembered (Session.connection() costs more
         # than the rest of this function, and every cached definition asks here).
         transaction, held = session.get_transaction(), session.info.get(_CONNECTION)
@@ -103,10 +114,10 @@ def cached(name: str, load: Callable[[], T], *, in_session: bool = True) -> T:
     ``load`` must read only tables of ``WATCHED`` and return something immutable that holds no ORM
     object (those belong to one session); it runs in the request's session.
     """
-    registry = db.session.registry
-    if registry.has() and _changing_definitions(registry()):
+    session = _session(in_session)
+    if session is not None and _changing_definitions(session):
         return load()  # this session is changing them: it reads its own changes, and keeps nothing
-    current = token(in_session=in_session)
+    current = _token(session)
     if current is None:
         return load()
     slots: dict[str, tuple[str, Any]] = current_app.extensions["qunti"].definitions
