@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import timedelta
 from typing import NamedTuple
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -127,9 +128,13 @@ def index():
         abort(404)
     shown = {brand} if brand else live
     upcoming = _upcoming(shown)
-    brands = [p for p in plugins.current() if p.id in live and plugins.current().types_of(p.id)]
-    return render_template("activities/index.html", activities=upcoming, brands=brands,
-                           brand=plugins.current().get(brand) if brand else None)
+    installed = plugins.current()
+    # One url_for for the filter links, not one per brand (this page runs on every visit).
+    everything = url_for(".index")
+    brands = [(p, f"{everything}?{urlencode({'brand': p.id})}") for p in installed
+              if p.id in live and installed.types_of(p.id)]
+    return render_template("activities/index.html", activities=upcoming, brands=brands, everything=everything,
+                           brand=installed.get(brand) if brand else None)
 
 
 @bp.get("/brands/<plugin_id>")

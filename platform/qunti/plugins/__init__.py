@@ -46,10 +46,9 @@ def form_hidden(form_id: str) -> bool:
     return owner is not None and owner not in enabled_ids()
 
 
-def _order(owner: str) -> tuple[int, int]:
+def _ordering() -> dict[str, int]:
     # The core first, then plugins in the order they were found, whatever order pluggy called them.
-    plugins = list(current().plugins)
-    return (0, 0) if owner not in plugins else (1, plugins.index(owner))
+    return {owner: position for position, owner in enumerate(current().plugins, start=1)}
 
 
 def _link(owner: str, item: Mapping[str, Any], hook: str) -> str | None:
@@ -97,7 +96,8 @@ def menu_entries(user: Any = None) -> list[dict[str, Any]]:
     found = [(owner, entry) for owner, entry in plugins.menu_entries if owner in enabled]
     for owner, value in plugins.call("qunti_menu_entries", enabled, user=user):
         found += [(owner, entry) for entry in _valid_entries(owner, value)]
-    found.sort(key=lambda pair: _order(pair[0]))
+    ordering = _ordering()
+    found.sort(key=lambda pair: ordering.get(pair[0], 0))
     entries = []
     for owner, entry in found:
         url = _link(owner, entry, "qunti_menu_entries")
@@ -112,7 +112,8 @@ def admin_links(user: Any) -> list[dict[str, str]]:
     role = getattr(user, "role", None)
     plugins, enabled = current(), enabled_ids()
     links = []
-    for owner, view in sorted(plugins.admin_views, key=lambda pair: _order(pair[0])):
+    ordering = _ordering()
+    for owner, view in sorted(plugins.admin_views, key=lambda pair: ordering.get(pair[0], 0)):
         if owner in plugins.plugins and owner not in enabled or role not in view["roles"]:
             continue
         url = _link(owner, view, "qunti_admin_views")
