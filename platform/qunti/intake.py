@@ -232,10 +232,11 @@ def accept(version: FormVersion, answers: dict[str, Any], *, channel: str = "onl
             if order is not None:
                 from qunti.orders.transitions import insert_new_order
                 insert_new_order(order, events)
-        db.session.flush()
         stored_id, submission_number = submission.id, submission.tracking_number
         if commit:
             db.session.commit()
+        else:
+            db.session.flush()  # the caller's next statements see everything (webhook outbox rows too)
     except BaseException:
         if commit:
             db.session.rollback()

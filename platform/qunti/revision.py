@@ -26,9 +26,9 @@ from typing import Any, TypeVar
 from flask import current_app
 from sqlalchemy import String, TextClause, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.sql.ddl import ExecutableDDLElement
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.pool import Pool
+from sqlalchemy.sql.ddl import ExecutableDDLElement
 
 from qunti.db import db
 
@@ -101,9 +101,19 @@ def _token(session: Any) -> str | None:
         if seen is None or seen[0] != _commits.count:
             seen = info[_SEEN] = (_commits.count, _read(held[1].connection))
         return seen[1]
-    dbapi_connection = db.engine.raw_connection()
+    engine = db.engine
+    dbapi_connection = engine.raw_connection()
     try:
-        return _read(dbapi_connection)
+        if engine.dialect.name != "postgresql":
+            return _read(dbapi_connection)  # SQLite begins no transaction for a SELECT
+        # One SELECT needs no transaction: in autocommit the driver sends no BEGIN before it and the
+        # pool no ROLLBACK after it (two round trips of the four this read would cost).
+        driver = dbapi_connection.driver_connection
+        driver.autocommit = True
+        try:
+            return _read(dbapi_connection)
+        finally:
+            driver.autocommit = False
     finally:
         dbapi_connection.close()
 
