@@ -170,9 +170,14 @@ def _insert_all() -> Any:
     return select(submission.c.id, events.c.order_id, events.c.id).select_from(submission).join(events, true())
 
 
-@functools.cache
+_INSERT_ALL_SQL: dict[str, str] = {}  # by driver (psycopg, psycopg2…): the SQL of _insert_all()
+
+
 def _insert_all_sql() -> str:
-    return str(_insert_all().compile(dialect=postgresql.psycopg.dialect()))
+    dialect = db.session.get_bind().dialect
+    if dialect.driver not in _INSERT_ALL_SQL:
+        _INSERT_ALL_SQL[dialect.driver] = str(_insert_all().compile(dialect=dialect))
+    return _INSERT_ALL_SQL[dialect.driver]
 
 
 def _store_all(submission: Submission, phone: Any, order: Any, events: list[Any]) -> None:

@@ -172,7 +172,7 @@ def _writes_watched(context, statement: str) -> bool:
     element = getattr(compiled, "statement", None)
     if element is None or isinstance(element, (TextClause, ExecutableDDLElement)):
         return statement[:40].lstrip()[:6].upper() != "SELECT"  # it may have written anything
-    # A Core or ORM statement: the tables it writes, itself or in a WITH (intake's one INSERT).
+    # A Core or ORM statement: the tables it writes, itself or in a WITH.
     written = [element] if element.is_dml else []
     written += [cte.element for cte in getattr(compiled, "ctes", None) or () if cte.element.is_dml]
     return any(getattr(dml.table, "name", None) in WATCHED for dml in written)
