@@ -32,3 +32,23 @@ def compare(candidate: Callable[[], object], baseline: Callable[[], object], rou
         best_c = max(best_c, rate(candidate, seconds))
         best_b = max(best_b, rate(baseline, seconds))
     return best_c, best_b
+
+
+def fresh_postgres(url: str) -> bool:
+    """Drop and create the database of ``url``; False (and a line saying why) when no PostgreSQL answers."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT",
+                          connect_args={"connect_timeout": 3})
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+        return True
+    except Exception as exc:  # noqa: BLE001 - any failure means "no usable PostgreSQL here"
+        print(f"PostgreSQL not usable ({type(exc).__name__})")
+        return False
+    finally:
+        admin.dispose()

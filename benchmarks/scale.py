@@ -33,8 +33,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import _util
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select, text
 
 ROOT = _util.ROOT
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/qunti_scale"
@@ -43,22 +42,6 @@ RUNS = 5
 FIGURE_TARGET, PAGE_TARGET, RATIO_TARGET = 1.0, 0.100, 2.0
 COMMUNITIES = 400
 DAYS = 730
-
-
-def fresh_postgres(url: str) -> bool:
-    parsed = make_url(url)
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT",
-                          connect_args={"connect_timeout": 3})
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-            connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-        return True
-    except Exception as exc:  # noqa: BLE001 - any failure means "no usable PostgreSQL here"
-        print(f"PostgreSQL not usable ({type(exc).__name__}): skipped")
-        return False
-    finally:
-        admin.dispose()
 
 
 # --- filling ------------------------------------------------------------------------------------
@@ -400,11 +383,11 @@ def main() -> int:
     if not urls:
         temp = tempfile.mkdtemp(prefix="qunti-scale-db-")
         urls = [f"sqlite:///{Path(temp) / 'scale.sqlite3'}"]
-        if fresh_postgres(PG_DEFAULT):
+        if _util.fresh_postgres(PG_DEFAULT):
             urls.append(PG_DEFAULT)
     else:
         for url in urls:
-            if url.startswith("postgresql") and not fresh_postgres(url):
+            if url.startswith("postgresql") and not _util.fresh_postgres(url):
                 return 1
     summary = []
     try:

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import _util
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 import bare_insert_app
@@ -42,23 +42,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def fresh_postgres(url: str) -> bool:
-    """Drop and create the database of ``url``; False when no PostgreSQL answers."""
-    parsed = make_url(url)
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT",
-                          connect_args={"connect_timeout": 3})
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-            connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-        return True
-    except Exception as exc:  # noqa: BLE001 - any failure means "no usable PostgreSQL here"
-        print(f"PostgreSQL not usable ({type(exc).__name__}); falling back to SQLite")
-        return False
-    finally:
-        admin.dispose()
 
 
 def qunti(env: dict[str, str], *args: str) -> None:
@@ -147,7 +130,7 @@ def main() -> int:
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="qunti-submit-bench-"))
-    url = args.database_url or (PG_DEFAULT if fresh_postgres(PG_DEFAULT) else
+    url = args.database_url or (PG_DEFAULT if _util.fresh_postgres(PG_DEFAULT) else
                                 "sqlite:///" + str(scratch / "bench.sqlite3"))
     env = {**os.environ, "QUNTI_DATABASE_URL": url, "QUNTI_INSTANCE_PATH": str(scratch / "instance"),
            "QUNTI_SECRET_KEY": "benchmark-secret", "QUNTI_LOAD_DEMO": "false",

@@ -126,7 +126,7 @@ def drive(port: int, path: str, count: int, threads: int) -> tuple[float, dict[i
 
 
 def main() -> int:
-    from submit import Server, fresh_postgres, qunti  # the same gunicorn and database set-up as submit.py
+    from submit import Server, qunti  # the same gunicorn and database set-up as submit.py
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url")
@@ -137,7 +137,7 @@ def main() -> int:
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="qunti-verify-bench-"))
-    url = args.database_url or (PG_DEFAULT if fresh_postgres(PG_DEFAULT) else
+    url = args.database_url or (PG_DEFAULT if _util.fresh_postgres(PG_DEFAULT) else
                                 "sqlite:///" + str(scratch / "bench.sqlite3"))
     env = {**os.environ, "QUNTI_DATABASE_URL": url, "QUNTI_INSTANCE_PATH": str(scratch / "instance"),
            "QUNTI_SECRET_KEY": "benchmark-secret", "QUNTI_LOAD_DEMO": "false",
