@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 
-from sqlalchemy import event, text
+import pytest
+from sqlalchemy import event, func, select, text
 
 from qunti import revision
 from qunti.catalog import state
@@ -141,3 +143,88 @@ def test_a_submission_on_warm_caches_reads_the_token_once_and_no_definition_tabl
     assert revision._commits.count == commits
     with app.app_context():
         assert state().definitions  # the values are kept per app
+
+
+# --- PostgreSQL: the token read is the pool's liveness check; a lone INSERT needs no BEGIN -------
+
+needs_postgres = pytest.mark.skipif(not os.environ.get("QUNTI_DATABASE_URL", "").startswith("postgresql"),
+                                    reason="needs QUNTI_DATABASE_URL pointing at PostgreSQL")
+
+
+def _commands(monkeypatch) -> list[bytes]:
+    """The transaction commands (BEGIN, COMMIT, ROLLBACK) psycopg sends from now on."""
+    import psycopg
+
+    sent: list[bytes] = []
+    original = psycopg.Connection._exec_command
+
+    def exec_command(self, command, *args, **kwargs):
+        sent.append(bytes(command) if isinstance(command, (bytes, bytearray)) else str(command).encode())
+        return original(self, command, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "_exec_command", exec_command)
+    return sent
+
+
+@pytest.mark.postgres
+@needs_postgres
+def test_a_pooled_connection_the_server_dropped_is_replaced_when_the_token_is_read(app, client):
+    answers = answers_for(app, "S06")
+    assert client.post("/api/v1/forms/skills-training/submissions", json=answers).status_code == 201
+    with app.app_context():
+        url = db.engine.url
+    # The server ends every pooled connection (a restart, an idle timeout): the pool still holds them.
+    import psycopg
+    with psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, dbname=url.database,
+                         autocommit=True) as admin:
+        ended = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                              "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()[0]
+    assert ended >= 1
+    response = client.post("/api/v1/forms/skills-training/submissions", json=answers)
+    assert response.status_code == 201
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Order)) == 2
+
+
+@pytest.mark.postgres
+@needs_postgres
+def test_a_submission_is_one_statement_without_begin_or_commit_unless_it_writes_more(make_app, monkeypatch):
+    from qunti.integration import webhooks
+    from qunti.integration.models import WebhookDelivery
+
+    app = make_app(WEBHOOK_ALLOW_PRIVATE_URLS=True)
+    client = app.test_client()
+    answers = answers_for(app, "S06")
+    assert client.post("/api/v1/forms/skills-training/submissions", json=answers).status_code == 201
+    sent = _commands(monkeypatch)
+    assert client.post("/api/v1/forms/skills-training/submissions", json=answers).status_code == 201
+    assert b"BEGIN" not in sent and b"COMMIT" not in sent
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Order)) == 2
+        # With a receiver subscribed, the outbox rows go in the same transaction as the order.
+        webhooks.subscribe("http://127.0.0.1:9/hook", "*")
+        db.session.commit()
+    sent.clear()
+    assert client.post("/api/v1/forms/skills-training/submissions", json=answers).status_code == 201
+    assert sent.count(b"BEGIN") == 1 and sent.count(b"COMMIT") == 1
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Order)) == 3
+        assert db.session.scalar(select(func.count()).select_from(WebhookDelivery)) == 2
+
+
+@pytest.mark.postgres
+@needs_postgres
+def test_statement_alone_only_outside_a_transaction_and_it_leaves_autocommit_off(ctx):
+    from qunti.db import statement_alone
+
+    connection = db.session.connection().connection
+    with statement_alone(connection) as alone:
+        assert alone and connection.driver_connection.autocommit
+        connection.cursor().execute("SELECT 1")
+    assert connection.driver_connection.autocommit is False
+    db.session.execute(text("SELECT 1"))  # a transaction is open now
+    with statement_alone(connection) as alone:
+        assert not alone and not connection.driver_connection.autocommit
+    with statement_alone(connection, wanted=False) as alone:
+        assert not alone
+    db.session.rollback()

@@ -35,8 +35,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or _secret_key(instance_path)
     app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"] or \
         "sqlite:///" + str(Path(instance_path) / "qunti.sqlite3")
-    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith(("sqlite", "postgresql")):
         # A server connection can drop while pooled; a file database cannot, so skip the ping there.
+        # PostgreSQL's pool checks each connection by reading the definitions token instead
+        # (qunti.revision.read_on_checkout): one round trip that does both.
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
 
     from qunti import extensions

@@ -1,6 +1,8 @@
 """The database handle and the declarative base every model uses."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
@@ -33,3 +35,36 @@ db = SQLAlchemy(model_class=Base)
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _idle_status(driver_connection: Any) -> bool:
+    """Whether a psycopg connection is connected and in no transaction (False for other drivers)."""
+    status = getattr(getattr(driver_connection, "info", None), "transaction_status", None)
+    return status is not None and status.name == "IDLE"
+
+
+def _idle(driver_connection: Any) -> bool:
+    return _idle_status(driver_connection) and not driver_connection.autocommit
+
+
+@contextmanager
+def statement_alone(dbapi_connection: Any, wanted: bool = True) -> Iterator[bool]:
+    """Run the statements of the block in autocommit, each one atomic on its own, when ``wanted``
+    and the connection (a pooled DBAPI connection) is PostgreSQL's with no transaction begun yet:
+    then BEGIN and COMMIT are not sent, two round trips of the three a one-statement transaction
+    costs. Yields whether it does. The caller's transaction is not affected: SQLAlchemy's commit or
+    rollback afterwards finds nothing to end, and the next statement outside the block begins one.
+    Use it only where the block's statements need no transaction around them: one statement that
+    writes, or reads whose results need not be consistent with each other."""
+    driver = getattr(dbapi_connection, "driver_connection", dbapi_connection)
+    alone = wanted and _idle(driver)
+    if not alone:
+        yield False
+        return
+    driver.autocommit = True
+    try:
+        yield True
+    finally:
+        if _idle_status(driver):
+            driver.autocommit = False
+        # else the connection broke mid-statement; the pool discards it when it is given back

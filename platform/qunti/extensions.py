@@ -61,6 +61,11 @@ def init_app(app: Flask) -> None:
     from qunti import models  # noqa: F401
     app.session_interface = CookieSessions()
     db.init_app(app)
+    from qunti import revision
+    with app.app_context():
+        for engine in db.engines.values():
+            if engine.dialect.name == "postgresql":
+                revision.read_on_checkout(engine)
     migrate.init_app(app, db, directory=str(Path(MIGRATIONS_DIR)), render_as_batch=True,
                      compare_type=True)
     csrf.init_app(app)

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from qunti.db import db, utcnow
+from qunti.db import db, statement_alone as db_statement_alone, utcnow
 from qunti.forms.models import FormVersion, Submission
 
 CHANNELS = {"online": "网上", "qr": "扫码", "station": "站点代办", "phone": "电话"}
@@ -180,9 +180,18 @@ def _insert_all_sql() -> str:
     return _INSERT_ALL_SQL[dialect.driver]
 
 
-def _store_all(submission: Submission, phone: Any, order: Any, events: list[Any]) -> None:
-    """Write the new submission, its order and their events with :func:`_insert_all`."""
+def _store_all(submission: Submission, phone: Any, order: Any, events: list[Any], *, commit: bool) -> None:
+    """Write the new submission, its order and their events with :func:`_insert_all`.
+
+    When that statement is all this transaction writes (``commit``: it ends with this submission;
+    nothing else written or pending; no webhook outbox row to go with it), it runs in autocommit:
+    a single statement is atomic on its own, and BEGIN and COMMIT would be two more round trips."""
+    from qunti.integration import webhooks
     from qunti.orders.transitions import insert_new_order
+
+    session = db.session
+    alone = commit and not (session.new or session.dirty or session.deleted) \
+        and not any(webhooks.subscribed(event.action) for event in events)
 
     order_row, event_rows = _row(order), _json([_row(event) for event in events])
     for _attempt in range(5):
@@ -191,13 +200,15 @@ def _store_all(submission: Submission, phone: Any, order: Any, events: list[Any]
         # large statement SQLAlchemy's execution (finding it in its compiled cache, its events, its
         # result set-up) cost more than the round trip. Its three parameters are text, its results
         # plain integers: there is nothing to convert either way.
-        cursor = db.session.connection().connection.cursor()
-        try:
-            cursor.execute(_insert_all_sql(), {"submission": _json(_row(submission)), "order": _json(order_row),
-                                               "events": event_rows})
-            found = cursor.fetchall()
-        finally:
-            cursor.close()
+        connection = db.session.connection().connection
+        with db_statement_alone(connection, alone):
+            cursor = connection.cursor()
+            try:
+                cursor.execute(_insert_all_sql(), {"submission": _json(_row(submission)), "order": _json(order_row),
+                                                   "events": event_rows})
+                found = cursor.fetchall()
+            finally:
+                cursor.close()
         if found:
             _stored(submission, found[0][0])
             order.id, order.submission_id = found[0][1], submission.id
@@ -231,7 +242,7 @@ def accept(version: FormVersion, answers: dict[str, Any], *, channel: str = "onl
         # Nothing is written before routing is done: on SQLite the write lock is held from the first
         # INSERT to the commit, so the writes come last and all together.
         if order is not None and db.session.get_bind().dialect.name == "postgresql":
-            _store_all(submission, phone, order, events)
+            _store_all(submission, phone, order, events, commit=commit)
         else:
             _insert_submission(submission, phone, order)
             if order is not None:

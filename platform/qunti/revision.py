@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from flask import current_app
 from sqlalchemy import String, TextClause, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.pool import Pool
 from sqlalchemy.sql.ddl import ExecutableDDLElement
@@ -104,6 +105,9 @@ def _token(session: Any) -> str | None:
     engine = db.engine
     dbapi_connection = engine.raw_connection()
     try:
+        seen = dbapi_connection.info.get(_SEEN)
+        if seen is not None and seen[0] == _commits.count:
+            return seen[1]  # read as the pool handed the connection out (see read_on_checkout)
         if engine.dialect.name != "postgresql":
             return _read(dbapi_connection)  # SQLite begins no transaction for a SELECT
         # One SELECT needs no transaction: in autocommit the driver sends no BEGIN before it and the
@@ -209,3 +213,30 @@ def _checked_out(_dbapi_connection, record, _proxy) -> None:
     # Whatever the last user of this connection saw belongs to a transaction that is over.
     _forget(record.info)
     record.info.pop(_WROTE, None)
+
+
+def read_on_checkout(engine: Engine) -> None:
+    """PostgreSQL: read the token each time the pool hands out a connection, in autocommit, as the
+    pool's liveness check (instead of ``pool_pre_ping``'s empty statement). A request then needs no
+    round trip of its own for the token: a submission's first statement is its INSERT, a form page
+    makes none. A connection the server dropped fails the read and is replaced, as with the ping.
+    Runs after :func:`_checked_out` (listeners on the Pool class come before a pool's own)."""
+    dialect = engine.dialect
+    errors = dialect.loaded_dbapi.Error
+
+    @event.listens_for(engine.pool, "checkout")
+    def _read_token(dbapi_connection, record, _proxy) -> None:
+        try:
+            dbapi_connection.autocommit = True
+            seen = (_commits.count, _read(dbapi_connection))
+        except errors as exc:
+            if dialect.is_disconnect(exc, dbapi_connection, None):
+                raise DisconnectionError() from exc
+            seen = None  # no table yet (a database before its migrations): nothing is cached
+        finally:
+            try:
+                dbapi_connection.autocommit = False
+            except errors:
+                pass  # a broken connection: it is being replaced
+        if seen is not None:
+            record.info[_SEEN] = seen

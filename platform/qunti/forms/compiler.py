@@ -20,7 +20,7 @@ from qunti.definitions import pointer
 from qunti.forms import fields
 from qunti.forms.messages import FieldError, Located, field_errors
 from qunti.forms.nodes import MISSING, Node, build_tree
-from qunti.forms.validation import make_validator
+from qunti.forms.validation import make_fast_check, make_validator
 
 __all__ = ["CompiledForm", "FieldError", "SubmitResult", "compile_form", "ADD", "REMOVE"]
 
@@ -63,6 +63,7 @@ class CompiledForm:
         self.form_class: type[FlaskForm] = fields.form_class(
             self.tree, FlaskForm, "Form_" + (form_id.replace("-", "_") or "anonymous"))
         self.validator = make_validator(schema)
+        self._fast_check = make_fast_check(schema)
         # Every visibleIf, compiled once by build_tree, in display order.
         self._rules: tuple[tuple[Node, rules.CompiledRule], ...] = tuple(
             (node, node.rule) for node in self.tree.walk() if node.rule is not None)
@@ -268,6 +269,8 @@ class CompiledForm:
         once: what to store if there are no errors, and the errors."""
         hidden = self._hidden(answers)
         pruned = self._prune(answers, self.tree, hidden)
+        if self._fast_check is not None and self._fast_check(pruned):
+            return pruned, []  # valid as it stands: no error to find, hidden or not
         return pruned, [item.error for item in self._errors(pruned, hidden)]
 
     def _errors(self, answers: Any, hidden: frozenset[Node]) -> list[Located]:

@@ -3,12 +3,14 @@ checks residents' answers need and a multipleOf that counts money in decimals.""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 from urllib.parse import urlsplit
 
+import jsonschema_rs
 from email_validator import EmailNotValidError, validate_email
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
@@ -158,3 +160,62 @@ def make_validator(schema: dict[str, Any]) -> Validator:
     cls = extend(base, {"multipleOf": _multiple_of})
     judged = schema if _refers_into_choices(schema) else _choices_as_enum(schema)
     return cls(judged, format_checker=FORMAT_CHECKER)
+
+
+# --- the fast check -------------------------------------------------------------------------------
+# Most answers are valid, and for them jsonschema (pure Python, ~0.1 ms a form) only confirms it.
+# jsonschema-rs answers "valid?" in microseconds; jsonschema still judges every answer it does not
+# pass, so each message comes from one place. Everything where the two libraries could disagree is
+# handed to jsonschema-rs as the same Python code jsonschema runs: the five format checks above,
+# multipleOf in decimals, and ``pattern`` with Python's ``re`` (its ``$``, ``\s`` and ``\w`` differ
+# from Rust's). Formats only jsonschema-rs knows make it stricter, never looser: such answers simply
+# go on to jsonschema. tests/test_fast_check.py compares the two on every shipped form.
+
+class _MultipleOf:
+    def __init__(self, _parent: Any, step: Any, _path: Any) -> None:
+        self.step = step
+
+    def validate(self, instance: Any) -> None:
+        if isinstance(instance, (int, float)) and not isinstance(instance, bool):
+            try:
+                failed = (exact(instance) / exact(self.step)).denominator != 1
+            except (ArithmeticError, ValueError, InvalidOperation):
+                failed = True
+            if failed:
+                raise ValueError("not a multiple")
+
+
+class _Pattern:
+    def __init__(self, _parent: Any, pattern: str, _path: Any) -> None:
+        self.pattern = re.compile(pattern)  # as jsonschema compiles it
+
+    def validate(self, instance: Any) -> None:
+        if isinstance(instance, str) and not self.pattern.search(instance):
+            raise ValueError("no match")
+
+
+_FORMATS = {"email": _email, "date": _date, "time": _time, "date-time": _date_time, "uri": _uri}
+_DRAFTS = {Draft202012Validator.META_SCHEMA["$id"]: jsonschema_rs.Draft202012Validator}
+
+
+def _regex_keys(schema: Any) -> bool:
+    # Property names matched by a regular expression would be matched by Rust's engine.
+    if isinstance(schema, dict):
+        return bool({"patternProperties", "propertyNames"} & schema.keys()) or any(
+            _regex_keys(v) for v in schema.values())
+    return isinstance(schema, list) and any(_regex_keys(v) for v in schema)
+
+
+def make_fast_check(schema: dict[str, Any]) -> Callable[[Any], bool] | None:
+    """``is_valid`` of a jsonschema-rs validator agreeing with :func:`make_validator` on every
+    answer it passes; None where it would not be sure to (then jsonschema judges everything)."""
+    draft = _DRAFTS.get(schema.get("$schema", Draft202012Validator.META_SCHEMA["$id"]))
+    if draft is None or _regex_keys(schema):
+        return None
+    judged = schema if _refers_into_choices(schema) else _choices_as_enum(schema)
+    try:
+        validator = draft(judged, formats=_FORMATS, validate_formats=True,
+                          keywords={"multipleOf": _MultipleOf, "pattern": _Pattern})
+    except (ValueError, re.error, jsonschema_rs.ReferencingError):
+        return None  # something jsonschema-rs cannot build: jsonschema alone judges this form
+    return validator.is_valid

@@ -133,6 +133,12 @@ def active_subscriptions() -> dict[str, tuple[int, ...]]:
     return revision.cached("webhooks", _load_active)
 
 
+def subscribed(action: str) -> bool:
+    """Whether an event of ``action`` gets an outbox row (some active subscription takes it)."""
+    active = active_subscriptions()
+    return bool(active.get(EVENT_TYPES.get(action, f"order.{action}")) or active.get(ALL_EVENTS))
+
+
 def enqueue(order, event) -> int:
     """Write one outbox row per active subscription to ``event``'s type, in the caller's transaction
     (nothing is flushed here). Returns how many."""

@@ -9,7 +9,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import bindparam, func, literal, or_, select
 
-from qunti.db import db
+from qunti.db import db, statement_alone
 from qunti.directory.models import Station
 from qunti.directory.units import UnitRef, active_unit
 from qunti.forms.models import Submission
@@ -64,9 +64,13 @@ def _counts(order: Order) -> dict[str, int]:
     (the rules say "已有 N 件")."""
     statement = _counts_statement(order.id is not None, bool(order.community), order.resident_user_id is not None,
                                   bool(order.applicant_key))
-    similar_open, applicant_open = db.session.execute(statement, {
-        "order_id": order.id, "item": order.service_item_code, "community": order.community,
-        "user_id": order.resident_user_id, "applicant_key": order.applicant_key}).one()
+    connection = db.session.connection()
+    # A read before anything is written (intake): no transaction needed around it, so none is begun
+    # and the submission's INSERT can still run on its own (see qunti.db.statement_alone).
+    with statement_alone(connection.connection):
+        similar_open, applicant_open = connection.execute(statement, {
+            "order_id": order.id, "item": order.service_item_code, "community": order.community,
+            "user_id": order.resident_user_id, "applicant_key": order.applicant_key}).one()
     return {"similarOpenInCommunity": similar_open, "openByApplicant": applicant_open}
 
 
