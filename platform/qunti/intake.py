@@ -185,7 +185,9 @@ def _store_all(submission: Submission, phone: Any, order: Any, events: list[Any]
 
     When that statement is all this transaction writes (``commit``: it ends with this submission;
     nothing else written or pending; no webhook outbox row to go with it), it runs in autocommit:
-    a single statement is atomic on its own, and BEGIN and COMMIT would be two more round trips."""
+    a single statement is atomic on its own, and BEGIN and COMMIT would be two more round trips.
+    The new rows are then not put in the session: the caller commits at once and reads only the
+    submission's id and tracking number, which stay set."""
     from qunti.integration import webhooks
     from qunti.orders.transitions import insert_new_order
 
@@ -210,11 +212,14 @@ def _store_all(submission: Submission, phone: Any, order: Any, events: list[Any]
             finally:
                 cursor.close()
         if found:
-            _stored(submission, found[0][0])
+            if alone:
+                submission.id = found[0][0]  # committed already: nothing for the session to hold
+            else:
+                _stored(submission, found[0][0])
             order.id, order.submission_id = found[0][1], submission.id
             for event, event_id in zip(events, sorted(row[2] for row in found), strict=True):
                 event.id, event.order_id = event_id, order.id
-            insert_new_order(order, events, written=True)
+            insert_new_order(order, events, written=True, attach=not alone)
             return
         _draw_number(submission, phone, order)
     raise RuntimeError("no unused tracking number after 5 draws")

@@ -138,8 +138,8 @@ def order_event_listeners() -> frozenset[str]:
     """The enabled plugins (and the core) that implement qunti_order_event; empty when nobody listens."""
     from qunti.plugins.manager import CORE
 
-    listeners = {impl.plugin_name for impl in current().manager.hook.qunti_order_event.get_hookimpls()}
-    return frozenset(listeners & (enabled_ids() | {CORE}))
+    listeners = current().order_event_implementers
+    return listeners & (enabled_ids() | {CORE}) if listeners else listeners
 
 
 def order_event_snapshot(order: Any, event: Any) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -140,6 +140,9 @@ class PluginSet:
         self.checklist_items = checklist_items
         self.menu_entries = menu_entries
         self.station_kinds = station_kinds or {}
+        # Who implements qunti_order_event: asked on every order event, fixed once plugins are loaded.
+        self.order_event_implementers = frozenset(
+            impl.plugin_name for impl in manager.hook.qunti_order_event.get_hookimpls())
         rules: dict[str, list[eligibility.Rule]] = {}
         for ruleset in rulesets.values():
             for rule in ruleset.rules:
