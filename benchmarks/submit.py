@@ -7,7 +7,7 @@ with keep-alive connections send a fixed number of requests to each, in alternat
 Target: real/bare at least 0.5x. Afterwards the number of orders in the database must equal the
 number of 201 answers, or the script exits non-zero.
 
-Usage: python benchmarks/submit.py [--database-url URL] [--requests 400] [--threads 8] [--workers 2]
+Usage: python benchmarks/submit.py [--database-url URL] [--requests 400] [--rounds 4] [--threads 8] [--workers 2]
 Without --database-url it uses a fresh database ``qunti_bench`` on the local PostgreSQL when one
 answers, a SQLite file in a temporary folder otherwise. Everything stops by itself.
 """
@@ -126,7 +126,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=400, help="requests per round and app")
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=4, help="the best round of each app counts")
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="qunti-submit-bench-"))

@@ -101,20 +101,32 @@ def _row(row: Any) -> dict[str, Any]:
     column set to None, too: SQL NULL, where Core would write JSON null; both read back as None)."""
     values = vars(row)
     out = {}
-    for column in type(row).__table__.columns:
+    for key, default in _defaults(type(row)):
+        if key in values:
+            out[key] = values[key]
+        else:
+            out[key] = default() if callable(default) else default
+    return out
+
+
+@functools.cache
+def _defaults(model: type) -> tuple[tuple[str, Any], ...]:
+    """(column key, its default: a value, or a callable of no arguments) for every column but the
+    id, worked out once per model (this runs for every row of every submission)."""
+    out = []
+    for column in model.__table__.columns:
         if column.key == "id":
             continue
-        if column.key in values:
-            out[column.key] = values[column.key]
-        elif column.default is None:
-            out[column.key] = None
-        elif column.default.is_callable:
-            out[column.key] = column.default.arg(None)  # SQLAlchemy wraps it to take a context
-        elif column.default.is_scalar:
-            out[column.key] = column.default.arg
+        default = column.default
+        if default is None:
+            out.append((column.key, None))
+        elif default.is_callable:
+            out.append((column.key, functools.partial(default.arg, None)))  # SQLAlchemy's takes a context
+        elif default.is_scalar and not callable(default.arg):
+            out.append((column.key, default.arg))
         else:
-            raise TypeError(f"{column}: default {column.default!r} cannot be computed here")
-    return out
+            raise TypeError(f"{column}: default {default!r} cannot be computed here")
+    return tuple(out)
 
 
 def _json(value: Any) -> str:
