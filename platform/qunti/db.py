@@ -40,7 +40,7 @@ def utcnow() -> datetime:
 def _idle_status(driver_connection: Any) -> bool:
     """Whether a psycopg connection is connected and in no transaction (False for other drivers)."""
     status = getattr(getattr(driver_connection, "info", None), "transaction_status", None)
-    return status is not None and status.name == "IDLE"
+    return getattr(status, "name", None) == "IDLE"  # psycopg's enum (psycopg2 gives a bare int)
 
 
 def _idle(driver_connection: Any) -> bool:
