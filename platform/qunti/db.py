@@ -50,7 +50,7 @@ def _idle(driver_connection: Any) -> bool:
 @contextmanager
 def statement_alone(dbapi_connection: Any, wanted: bool = True) -> Iterator[bool]:
     """Run the statements of the block in autocommit, each one atomic on its own, when ``wanted``
-    and the connection (a pooled DBAPI connection) is PostgreSQL's with no transaction begun yet:
+    and the connection (a DBAPI connection, pooled or not) is psycopg's with no transaction begun:
     then BEGIN and COMMIT are not sent, two round trips of the three a one-statement transaction
     costs. Yields whether it does. The caller's transaction is not affected: SQLAlchemy's commit or
     rollback afterwards finds nothing to end, and the next statement outside the block begins one.

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from qunti.db import db, statement_alone as db_statement_alone, utcnow
+from qunti.db import db, statement_alone, utcnow
 from qunti.forms.models import FormVersion, Submission
 
 CHANNELS = {"online": "网上", "qr": "扫码", "station": "站点代办", "phone": "电话"}
@@ -122,7 +122,7 @@ def _defaults(model: type) -> tuple[tuple[str, Any], ...]:
             out.append((column.key, None))
         elif default.is_callable:
             out.append((column.key, functools.partial(default.arg, None)))  # SQLAlchemy's takes a context
-        elif default.is_scalar and not callable(default.arg):
+        elif default.is_scalar:
             out.append((column.key, default.arg))
         else:
             raise TypeError(f"{column}: default {default!r} cannot be computed here")
@@ -208,14 +208,14 @@ def _store_all(submission: Submission, phone: Any, order: Any, events: list[Any]
         and not any(webhooks.subscribed(event.action) for event in events)
 
     order_row, event_rows = _row(order), _json([_row(event) for event in events])
+    # The SQL as rendered once, run on the session's own connection by the driver: for this one
+    # large statement SQLAlchemy's execution (finding it in its compiled cache, its events, its
+    # result set-up) cost more than the round trip. Its three parameters are text, its results
+    # plain integers: there is nothing to convert either way.
+    connection = session.connection().connection
     for _attempt in range(5):
         order_row["number"] = order.number
-        # The SQL as rendered once, run on the session's own connection by the driver: for this one
-        # large statement SQLAlchemy's execution (finding it in its compiled cache, its events, its
-        # result set-up) cost more than the round trip. Its three parameters are text, its results
-        # plain integers: there is nothing to convert either way.
-        connection = db.session.connection().connection
-        with db_statement_alone(connection, alone):
+        with statement_alone(connection, alone):
             cursor = connection.cursor()
             try:
                 cursor.execute(_insert_all_sql(), {"submission": _json(_row(submission)), "order": _json(order_row),

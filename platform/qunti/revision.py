@@ -31,7 +31,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.pool import Pool
 from sqlalchemy.sql.ddl import ExecutableDDLElement
 
-from qunti.db import db
+from qunti.db import db, statement_alone
 
 T = TypeVar("T")
 
@@ -102,22 +102,15 @@ def _token(session: Any) -> str | None:
         if seen is None or seen[0] != _commits.count:
             seen = info[_SEEN] = (_commits.count, _read(held[1].connection))
         return seen[1]
-    engine = db.engine
-    dbapi_connection = engine.raw_connection()
+    dbapi_connection = db.engine.raw_connection()
     try:
         seen = dbapi_connection.info.get(_SEEN)
         if seen is not None and seen[0] == _commits.count:
             return seen[1]  # read as the pool handed the connection out (see read_on_checkout)
-        if engine.dialect.name != "postgresql":
-            return _read(dbapi_connection)  # SQLite begins no transaction for a SELECT
-        # One SELECT needs no transaction: in autocommit the driver sends no BEGIN before it and the
-        # pool no ROLLBACK after it (two round trips of the four this read would cost).
-        driver = dbapi_connection.driver_connection
-        driver.autocommit = True
-        try:
+        # One SELECT needs no transaction (SQLite begins none for it; on PostgreSQL no BEGIN, and no
+        # ROLLBACK when the connection goes back to the pool).
+        with statement_alone(dbapi_connection):
             return _read(dbapi_connection)
-        finally:
-            driver.autocommit = False
     finally:
         dbapi_connection.close()
 
@@ -227,16 +220,9 @@ def read_on_checkout(engine: Engine) -> None:
     @event.listens_for(engine.pool, "checkout")
     def _read_token(dbapi_connection, record, _proxy) -> None:
         try:
-            dbapi_connection.autocommit = True
-            seen = (_commits.count, _read(dbapi_connection))
+            with statement_alone(dbapi_connection):
+                record.info[_SEEN] = (_commits.count, _read(dbapi_connection))
         except errors as exc:
             if dialect.is_disconnect(exc, dbapi_connection, None):
                 raise DisconnectionError() from exc
-            seen = None  # no table yet (a database before its migrations): nothing is cached
-        finally:
-            try:
-                dbapi_connection.autocommit = False
-            except errors:
-                pass  # a broken connection: it is being replaced
-        if seen is not None:
-            record.info[_SEEN] = seen
+            # No table yet (a database before its migrations): nothing is cached.

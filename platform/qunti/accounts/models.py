@@ -57,5 +57,10 @@ class User(UserMixin, db.Model):
     def role_name(self) -> str:
         return ROLES.get(self.role, self.role)
 
+    @property
+    def signature(self) -> str:
+        """How a record names who saved it: "姓名（角色）", cut to the columns' 60 characters."""
+        return f"{self.display_name}（{self.role_name}）"[:60]
+
     def has_role(self, *roles: str) -> bool:
         return self.role in roles

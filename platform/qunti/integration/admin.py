@@ -17,10 +17,6 @@ bp = Blueprint("integration_admin", __name__, url_prefix="/integration")
 ADMIN = "sys_admin"
 
 
-def _label() -> str:
-    return f"{current_user.display_name}（{current_user.role_name}）"[:60]
-
-
 def _no_store(response):
     # A page that shows a key or a secret once must not be kept by the browser or a proxy.
     response = make_response(response)
@@ -50,7 +46,8 @@ def issue_key():
         flash("请选择密钥代表的工作人员账号。", "error")
         return redirect(url_for(".keys"), code=303)
     try:
-        issued = api_keys.issue(user, request.form.get("name", ""), request.form.getlist("scope"), created_by=_label())
+        issued = api_keys.issue(user, request.form.get("name", ""), request.form.getlist("scope"),
+                                created_by=current_user.signature)
     except api_keys.KeyRefused as exc:
         flash(str(exc), "error")
         return redirect(url_for(".keys"), code=303)
@@ -85,7 +82,7 @@ def webhooks_index():
 def create_webhook():
     try:
         row = webhooks.subscribe(request.form.get("url", ""), request.form.get("event_type", ""),
-                                 description=request.form.get("description", ""), created_by=_label())
+                                 description=request.form.get("description", ""), created_by=current_user.signature)
     except webhooks.UrlRefused as exc:
         flash(f"未登记：{exc}", "error")
         return redirect(url_for(".webhooks_index"), code=303)

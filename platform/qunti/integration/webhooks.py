@@ -133,18 +133,22 @@ def active_subscriptions() -> dict[str, tuple[int, ...]]:
     return revision.cached("webhooks", _load_active)
 
 
+def _subscribers(action: str) -> tuple[str, list[int]]:
+    """The event type of ``action`` and the active subscriptions that take it, by id."""
+    event_type = EVENT_TYPES.get(action, f"order.{action}")
+    active = active_subscriptions()
+    return event_type, sorted({*active.get(event_type, ()), *active.get(ALL_EVENTS, ())})
+
+
 def subscribed(action: str) -> bool:
     """Whether an event of ``action`` gets an outbox row (some active subscription takes it)."""
-    active = active_subscriptions()
-    return bool(active.get(EVENT_TYPES.get(action, f"order.{action}")) or active.get(ALL_EVENTS))
+    return bool(_subscribers(action)[1])
 
 
 def enqueue(order, event) -> int:
     """Write one outbox row per active subscription to ``event``'s type, in the caller's transaction
     (nothing is flushed here). Returns how many."""
-    event_type = EVENT_TYPES.get(event.action, f"order.{event.action}")
-    active = active_subscriptions()
-    subscriptions = sorted({*active.get(event_type, ()), *active.get(ALL_EVENTS, ())})
+    event_type, subscriptions = _subscribers(event.action)
     if not subscriptions:
         return 0
     payload = _payload(order, event, event_type)

@@ -99,14 +99,9 @@ def upload_document():
                         tags="|" + "".join(f"{t}|" for t in tags), original_name=stored.original_name,
                         stored_name=stored.stored_name, extension=stored.extension, size_bytes=stored.size,
                         sha256=stored.sha256, uploaded_by_user_id=current_user.id,
-                        uploaded_by=f"{current_user.display_name}（{current_user.role_name}）"[:60])
+                        uploaded_by=current_user.signature)
     db.session.add(document)
-    try:
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        uploads.discard(stored.relative_path)
-        raise
+    uploads.commit_keeping(stored)
     flash(f"已上传“{title}”。", "success")
     return redirect(url_for(".documents"), code=303)
 

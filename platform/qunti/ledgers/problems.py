@@ -39,10 +39,6 @@ def order_problem(order_id: int) -> dict[str, Any] | None:
     return problem_for_order(order_id)
 
 
-def _label() -> str:
-    return f"{current_user.display_name}（{current_user.role_name}）"[:60]
-
-
 def _problem_or_404(problem_id: int) -> Problem:
     problem = db.session.get(Problem, problem_id)
     if problem is None:
@@ -91,7 +87,7 @@ def create_problem():
     if title is None or description is None:
         return redirect(url_for(".problems"), code=303)
     problem = Problem(title=title, description=description, created_by_user_id=current_user.id,
-                      created_by=_label())
+                      created_by=current_user.signature)
     db.session.add(problem)
     db.session.commit()
     flash("已建立问题，可以把相关需求归入其中。", "success")
@@ -147,7 +143,7 @@ def _link(problem: Problem):
             if existing[order.id] != problem.id:
                 elsewhere.append(order.number)
             continue
-        db.session.add(ProblemOrder(order_id=order.id, problem_id=problem.id, linked_by=_label()))
+        db.session.add(ProblemOrder(order_id=order.id, problem_id=problem.id, linked_by=current_user.signature))
         added += 1
     problem.updated_at = utcnow()
     db.session.commit()
@@ -215,15 +211,10 @@ def propose(problem_id: int):
             flash(exc.message, "error")
             return redirect(back, code=303)
     problem.status, problem.proposal_note = "proposed", note
-    problem.proposed_at, problem.proposed_by = utcnow(), _label()
+    problem.proposed_at, problem.proposed_by = utcnow(), current_user.signature
     if stored is not None:
         problem.proposal_file_name, problem.proposal_file_path = stored.original_name, stored.relative_path
-    try:
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        uploads.discard(stored.relative_path if stored else None)
-        raise
+    uploads.commit_keeping(stored)
     flash("已提请区委区政府列为民生实事。", "success")
     return redirect(back, code=303)
 

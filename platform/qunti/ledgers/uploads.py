@@ -21,6 +21,8 @@ from pathlib import Path
 from flask import current_app, request, send_file
 from werkzeug.datastructures import FileStorage
 
+from qunti.db import db
+
 TYPES = {  # extension -> (name people know, MIME type)
     "pdf": ("PDF", "application/pdf"),
     "docx": ("Word（DOCX）", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
@@ -164,6 +166,17 @@ def accept(upload: FileStorage | None, folder: str, *, allowed: Collection[str] 
 def discard(relative_path: str | None) -> None:
     if relative_path:
         (Path(current_app.instance_path) / relative_path).unlink(missing_ok=True)
+
+
+def commit_keeping(stored: StoredFile | None) -> None:
+    """Commit the session that records ``stored``; if the commit fails, roll back and remove the
+    file, so no stored file is left that no row names."""
+    try:
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        discard(stored.relative_path if stored is not None else None)
+        raise
 
 
 def download(relative_path: str, original_name: str, *, as_attachment: bool = True):

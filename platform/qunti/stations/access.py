@@ -39,7 +39,3 @@ def visible_stations(user: User) -> list[Station]:
         query = query.where(Station.code == user.station_code)
     return list(db.session.scalars(query))
 
-
-def signature(user: User) -> str:
-    """How a record names who saved it: "姓名（角色）", cut to the column's 60 characters."""
-    return f"{user.display_name}（{user.role_name}）"[:60]

@@ -22,7 +22,7 @@ from qunti.db import db
 from qunti.directory.models import Station
 from qunti.orders.calendar import today
 from qunti.stations import bp
-from qunti.stations.access import EDIT_ROLES, VIEW_ROLES, may_edit, signature, station_in_scope
+from qunti.stations.access import EDIT_ROLES, VIEW_ROLES, may_edit, station_in_scope
 from qunti.stations.models import EXCHANGES, FREQUENCIES, PRICING, Agreement, Delivery
 
 EARLIEST = date(2000, 1, 1)
@@ -197,7 +197,7 @@ def add_agreement(station: Station, data: dict, user=None) -> Agreement:
         offered=data["offered"].strip(), service=data["service"].strip(), pricing=data["pricing"],
         pricing_note=(data.get("pricing_note") or "").strip(), starts_on=data["starts_on"], ends_on=data["ends_on"],
         promised_count=data["promised_count"], frequency=data["frequency"], note=(data.get("note") or "").strip(),
-        created_by_user_id=getattr(user, "id", None), created_by=signature(user) if user is not None else "演示数据")
+        created_by_user_id=getattr(user, "id", None), created_by=user.signature if user is not None else "演示数据")
     db.session.add(agreement)
     db.session.flush()
     return agreement
@@ -208,7 +208,7 @@ def add_delivery(agreement: Agreement, data: dict, user=None) -> Delivery:
     delivery = Delivery(agreement_id=agreement.id, delivered_on=data["delivered_on"], sessions=data["sessions"],
                         people=data.get("people") or 0, description=data["description"].strip(),
                         recorded_by_user_id=getattr(user, "id", None),
-                        recorded_by=signature(user) if user is not None else "演示数据")
+                        recorded_by=user.signature if user is not None else "演示数据")
     db.session.add(delivery)
     db.session.flush()
     return delivery

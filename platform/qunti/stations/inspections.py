@@ -19,7 +19,7 @@ from qunti.directory.models import Station
 from qunti.ledgers import uploads
 from qunti.orders.calendar import today
 from qunti.stations import bp
-from qunti.stations.access import EDIT_ROLES, VIEW_ROLES, may_edit, signature, station_in_scope
+from qunti.stations.access import EDIT_ROLES, VIEW_ROLES, may_edit, station_in_scope
 from qunti.stations.checklist import Checklist, current_checklist, results_of, score
 from qunti.stations.models import Inspection, InspectionItem, InspectionPhoto
 
@@ -56,7 +56,7 @@ def record_inspection(station: Station, checklist: Checklist, answers: dict, use
     inspection = Inspection(
         station_code=station.code, inspected_on=date.fromisoformat(answers["inspectionDate"]),
         inspector=str(answers.get("inspector") or "")[:60], inspector_user_id=getattr(user, "id", None),
-        recorded_by=signature(user) if user is not None else "演示数据", form_version_id=checklist.version.id,
+        recorded_by=user.signature if user is not None else "演示数据", form_version_id=checklist.version.id,
         answers=answers, items_count=len(rows), passed=results.count("pass"), partial=results.count("partial"),
         score=score(results), overall=answers.get("overall"), notes=str(answers.get("notes") or ""),
         items=[InspectionItem(code=row["code"], position=row["position"], title=row["title"], plugin_id=row["plugin"],
@@ -135,13 +135,8 @@ def upload_photo(code: str, inspection_id: int):
         return back
     db.session.add(InspectionPhoto(inspection_id=found.id, original_name=stored.original_name,
                                    stored_name=stored.stored_name, size_bytes=stored.size, sha256=stored.sha256,
-                                   uploaded_by_user_id=current_user.id, uploaded_by=signature(current_user)))
-    try:
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        uploads.discard(stored.relative_path)
-        raise
+                                   uploaded_by_user_id=current_user.id, uploaded_by=current_user.signature))
+    uploads.commit_keeping(stored)
     flash(f"照片“{stored.original_name}”已上传。", "success")
     return back
 

@@ -21,7 +21,7 @@ from qunti.plugins import current, enabled_ids
 from qunti.plugins.eligibility import Refusal, refusals
 from qunti.plugins.manager import StationKind
 from qunti.stations import bp
-from qunti.stations.access import EDIT_ROLES, signature, station_in_scope
+from qunti.stations.access import EDIT_ROLES, station_in_scope
 from qunti.stations.models import StationProfile
 
 KIND_NAMES = {"center": "依托党群服务中心", "new": "新建服务站"}  # shown when no plugin defines the kind
@@ -83,7 +83,7 @@ def save_profile(station: Station, kind: StationKind, version_id: int, answers: 
     """Append a profile (the caller has validated ``answers`` against the form); caller commits."""
     profile = StationProfile(station_code=station.code, kind=kind.code, form_version_id=version_id,
                              answers=answers, saved_by_user_id=getattr(user, "id", None),
-                             saved_by=signature(user) if user is not None else "演示数据")
+                             saved_by=user.signature if user is not None else "演示数据")
     db.session.add(profile)
     db.session.flush()
     return profile
