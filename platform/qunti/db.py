@@ -37,6 +37,12 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def as_utc(moment: datetime | None) -> datetime | None:
+    """A stored moment, aware: SQLite hands them back naive even from timezone-aware columns, and
+    they were stored as UTC."""
+    return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
+
+
 def _idle_status(driver_connection: Any) -> bool:
     """Whether a psycopg connection is connected and in no transaction (False for other drivers)."""
     status = getattr(getattr(driver_connection, "info", None), "transaction_status", None)

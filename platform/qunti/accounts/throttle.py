@@ -6,13 +6,13 @@ tell a stranger which usernames exist.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import String, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from qunti.db import db, utcnow
+from qunti.db import as_utc, db, utcnow
 
 MAX_FAILURES = 5
 LOCK_MINUTES = 15
@@ -31,17 +31,12 @@ def key(username: str) -> str:
     return username.strip().lower()[:60]
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes even for timezone-aware columns; they were stored as UTC.
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment
 
 
 def locked_until(username: str, now: datetime | None = None) -> datetime | None:
     """When the lock on ``username`` ends, or None when it may try now."""
     row = db.session.get(LoginThrottle, key(username))
-    until = _aware(row.locked_until) if row is not None else None
+    until = as_utc(row.locked_until) if row is not None else None
     return until if until is not None and until > (now or utcnow()) else None
 
 

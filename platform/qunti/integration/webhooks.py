@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,7 +30,7 @@ from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import aliased
 
 from qunti import revision
-from qunti.db import db, utcnow
+from qunti.db import as_utc, db, utcnow
 from qunti.integration.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 # Order actions (qunti.orders.transitions) as the event types receivers subscribe to.
@@ -92,8 +92,8 @@ def subscribe(url: str, event_type: str, *, description: str = "", created_by: s
 
 
 def iso(value: date | datetime | None) -> str | None:
-    if isinstance(value, datetime) and value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)  # SQLite gives stored UTC moments back naive
+    if isinstance(value, datetime):
+        value = as_utc(value)
     return value.isoformat() if value is not None else None
 
 

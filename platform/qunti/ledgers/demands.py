@@ -10,7 +10,7 @@ read by the roles that review demand (``SURVEY_ROLES``).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from flask import Response, current_app, render_template, request, stream_with_context
@@ -27,6 +27,7 @@ from qunti.ledgers.export import answer_cells, cell, demand_columns, stream_csv,
 from qunti.ledgers.models import Problem, ProblemOrder
 from qunti.menu.models import ORGANIZATIONS, ServiceItem
 from qunti.orders.models import Order
+from qunti.reports.evaluation import local_midnight
 from qunti.staff.present import local, state_labels, stations, units, zone
 
 # Roles that read survey answers (定期研判): the joint meeting and the organizations' admins.
@@ -78,11 +79,8 @@ class DemandFilter:
 def local_bounds(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
     """UTC moments bounding the local days [start, end] (both included)."""
     tz = zone()
-
-    def at_midnight(day: date) -> datetime:
-        return datetime.combine(day, time.min, tzinfo=tz).astimezone(timezone.utc)
-
-    return (at_midnight(start) if start else None, at_midnight(end + timedelta(days=1)) if end else None)
+    return (local_midnight(start, tz) if start else None,
+            local_midnight(end + timedelta(days=1), tz) if end else None)
 
 
 def _survey_versions() -> Select:

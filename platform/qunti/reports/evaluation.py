@@ -21,8 +21,10 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone, tzinfo
+from datetime import date, datetime, time, timezone, tzinfo
 from typing import Any
+
+from qunti.db import as_utc
 
 SATISFIED_LEVELS = (4, 5)
 DIMENSIONS = {"organization": "群团组织", "station": "服务站", "unit": "办单单位"}
@@ -90,9 +92,12 @@ def _rate(part: int, whole: int) -> float | None:
 
 def local_date(moment: datetime, zone: tzinfo) -> date:
     """The calendar day of a stored moment in ``zone`` (naive moments are UTC, as SQLite returns them)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(zone).date()
+    return as_utc(moment).astimezone(zone).date()
+
+
+def local_midnight(day: date, zone: tzinfo) -> datetime:
+    """The moment, in UTC, the local ``day`` begins in ``zone`` (the inverse of :func:`local_date`)."""
+    return datetime.combine(day, time.min, tzinfo=zone).astimezone(timezone.utc)
 
 
 def in_period(row: OrderRow, start: date, end: date, zone: tzinfo) -> bool:

@@ -21,7 +21,6 @@ from qunti.accounts.access import order_visibility, scope_orders
 from qunti.activities.models import Activity, ActivitySignup
 from qunti.db import db
 from qunti.directory.models import Station, Unit
-from qunti.forms.models import FormVersion, Submission
 from qunti.ledgers.demands import local_bounds
 from qunti.membership.models import KINDS, Membership, Organization
 from qunti.menu.models import ORGANIZATIONS, ServiceItem

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,9 +31,9 @@ from sqlalchemy import (Connection, Date, DateTime, and_, bindparam, case, delet
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
-from qunti.db import db, utcnow
+from qunti.db import as_utc, db, utcnow
 from qunti.orders.models import Order, Rating
-from qunti.reports.evaluation import SATISFIED_LEVELS, local_date
+from qunti.reports.evaluation import SATISFIED_LEVELS, local_date, local_midnight
 from qunti.stats.models import OrderDayPending, OrderDaySummary, StatsWatermark
 from qunti.stats.sqltime import on_or_before_local_day
 
@@ -55,16 +55,9 @@ def _zone() -> ZoneInfo:
     return ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "Asia/Shanghai")
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    """SQLite hands stored moments back naive; they are UTC."""
-    return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
-
-
 def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
     """The UTC moments [low, high) of one local day."""
-    def midnight(d: date) -> datetime:
-        return datetime.combine(d, time.min, tzinfo=zone).astimezone(timezone.utc)
-    return midnight(day), midnight(day + timedelta(days=1))
+    return local_midnight(day, zone), local_midnight(day + timedelta(days=1), zone)
 
 
 # --- rebuilding days --------------------------------------------------------------------------------
@@ -187,7 +180,7 @@ def _set(connection: Connection, **values: Any) -> None:
 
 def _step(connection: Connection, mark: Any, settled: datetime, zone: ZoneInfo) -> tuple[int, bool]:
     """One transaction's work: (days rebuilt, whether there is more to do)."""
-    done, build_until = _utc(mark.settled_until), _utc(mark.build_until)
+    done, build_until = as_utc(mark.settled_until), as_utc(mark.build_until)
     if build_until is None:
         if done is not None and done >= settled:
             return 0, False
@@ -229,8 +222,8 @@ def refresh(now: datetime | None = None, *, wait: bool = True) -> int:
             if mark is None:
                 _create_mark(connection)
             elif mark.build_until is None and mark.settled_until is not None and (
-                    _utc(mark.settled_until) >= settled
-                    or not connection.scalar(select(_changed(_utc(mark.settled_until), settled).exists()))):
+                    as_utc(mark.settled_until) >= settled
+                    or not connection.scalar(select(_changed(as_utc(mark.settled_until), settled).exists()))):
                 return 0
             connection.commit()
             more = True
@@ -256,7 +249,7 @@ def unsettled_days() -> set[date] | None:
     """The local days of orders changed after the watermark, whose summary rows may not count the
     change yet (read them from the orders); None when the summary cannot be used at all (never
     built, or further behind than ``UNSETTLED_LIMIT`` changed orders)."""
-    mark = _utc(db.session.scalar(select(StatsWatermark.settled_until).where(StatsWatermark.name == NAME)))
+    mark = as_utc(db.session.scalar(select(StatsWatermark.settled_until).where(StatsWatermark.name == NAME)))
     if mark is None:
         return None
     moments = db.session.scalars(select(Order.created_at).where(Order.updated_at > mark)

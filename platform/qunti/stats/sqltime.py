@@ -14,7 +14,7 @@ Both are written to cost almost nothing per row on a million rows:
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from typing import Any
@@ -22,6 +22,8 @@ from typing import Any
 from sqlalchemy import Boolean, case, literal_column
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
+
+from qunti.reports.evaluation import local_midnight
 
 _ZONE_NAME = re.compile(r"^[A-Za-z0-9_/+-]{1,64}$")
 
@@ -54,8 +56,7 @@ def month_bucket(column, start: date, end: date, zone: str) -> tuple[Any, list[s
     """The local month of ``column`` for moments in [start, end] (local days), as a small integer
     (cheap to group by) and the "YYYY-MM" each integer stands for."""
     tz = ZoneInfo(_zone(zone))
-    return _bucket(column, _months(start, end),
-                   lambda first: datetime.combine(first, time.min, tzinfo=tz).astimezone(timezone.utc))
+    return _bucket(column, _months(start, end), lambda first: local_midnight(first, tz))
 
 
 def day_month_bucket(column, start: date, end: date) -> tuple[Any, list[str]]:
