@@ -58,6 +58,10 @@ def test_two_handlers_accept_and_return_at_once_exactly_one_wins(app):
     actions = [("accept", {}), ("return", {"reason": "不属于本单位职责"})]
 
     def work(index, barrier):
+        # Each keeps the copy it read: were it expired by the commit below, the thread that comes
+        # second to its first read would load the other's change and be refused for what it sees
+        # (another unit's order) instead of meeting the lock.
+        db.session().expire_on_commit = False
         loaded = db.session.scalar(select(Order).where(Order.number == number))
         actor = staff_actor(db.session.get(User, users[index]))
         db.session.commit()  # end the read transaction: both now hold a stale copy, nothing else
