@@ -1,6 +1,7 @@
 """The database handle and the declarative base every model uses."""
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -74,3 +75,20 @@ def statement_alone(dbapi_connection: Any, wanted: bool = True) -> Iterator[bool
         if _idle_status(driver):
             driver.autocommit = False
         # else the connection broke mid-statement; the pool discards it when it is given back
+
+
+def quiet(dbapi_connection: Any) -> bool:
+    """Whether an idle psycopg connection's socket has nothing to read: the server has sent nothing,
+    so it has not ended the connection (a restart, an idle timeout and ``pg_terminate_backend`` all
+    send an error and close the socket, which makes it readable). No round trip: a local check that
+    the connection is not known to be dead. False for other drivers and on any doubt."""
+    driver = getattr(dbapi_connection, "driver_connection", dbapi_connection)
+    if not _idle_status(driver):
+        return False
+    try:
+        socket = driver.pgconn.socket
+    except Exception:  # noqa: BLE001 - a closed or broken connection: not quiet
+        return False
+    poller = select.poll()
+    poller.register(socket, select.POLLIN)  # errors and hang-ups are always reported as well
+    return not poller.poll(0)

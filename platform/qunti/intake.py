@@ -14,12 +14,13 @@ from datetime import date, datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Text, bindparam, cast, func, insert, literal_column, select, true
+from sqlalchemy import String, Text, bindparam, cast, exists, func, insert, literal_column, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from qunti import revision
 from qunti.db import db, statement_alone, utcnow
 from qunti.forms.models import FormVersion, Submission
 
@@ -158,13 +159,19 @@ def _insert_all() -> Any:
     taken inserts none of them and returns no row (then the number is drawn again, as in
     :func:`_insert_submission`); else one row per event: (submission id, order id, event id). The
     events get their ids in the order given (the 点单 event the smaller one: Order.events is ordered
-    by id)."""
+    by id). A fourth parameter, ``assumed_token``, is the definitions token the rows were worked out
+    under when it was not read first (see qunti.revision.optimistic): then nothing is inserted
+    unless it is still the current one; NULL checks nothing."""
     from qunti.orders.models import Order, OrderEvent
 
     order_table, event_table = Order.__table__, OrderEvent.__table__
     given = _rows_of(_SUBMISSION, "submission", "given_submission")
     names = [c.key for c in _SUBMISSION.c if c.key != "id"]
-    submission = postgresql.insert(_SUBMISSION).from_select(names, select(*[given.c[n] for n in names])) \
+    assumed = cast(bindparam("assumed_token", type_=Text), String)
+    current = revision.DefinitionsRevision.__table__
+    unchanged = or_(assumed.is_(None), exists().where(current.c.id == literal_column("1"), current.c.token == assumed))
+    submission = postgresql.insert(_SUBMISSION).from_select(
+        names, select(*[given.c[n] for n in names]).where(unchanged)) \
         .on_conflict_do_nothing(index_elements=[_SUBMISSION.c.tracking_number]) \
         .returning(_SUBMISSION.c.id).cte("new_submission")
     given = _rows_of(order_table, "order", "given_order")
@@ -210,19 +217,23 @@ def _store_all(submission: Submission, phone: Any, order: Any, events: list[Any]
     order_row, event_rows = _row(order), _json([_row(event) for event in events])
     # The SQL as rendered once, run on the session's own connection by the driver: for this one
     # large statement SQLAlchemy's execution (finding it in its compiled cache, its events, its
-    # result set-up) cost more than the round trip. Its three parameters are text, its results
-    # plain integers: there is nothing to convert either way.
-    connection = session.connection().connection
+    # result set-up) cost more than the round trip. Its parameters are text, its results plain
+    # integers: there is nothing to convert either way.
+    sa_connection = session.connection()
+    connection, assumed = sa_connection.connection, revision.assumed_token(sa_connection)
     for _attempt in range(5):
         order_row["number"] = order.number
         with statement_alone(connection, alone):
             cursor = connection.cursor()
             try:
                 cursor.execute(_insert_all_sql(), {"submission": _json(_row(submission)), "order": _json(order_row),
-                                                   "events": event_rows})
+                                                   "events": event_rows, "assumed_token": assumed})
                 found = cursor.fetchall()
             finally:
                 cursor.close()
+        if not found and assumed is not None:
+            revision.refused(sa_connection, assumed)  # Stale if the definitions changed: written nothing
+            assumed = None  # the token was read just now and is the one assumed: the number was taken
         if found:
             if alone:
                 submission.id = found[0][0]  # committed already: nothing for the session to hold

@@ -17,10 +17,17 @@ next transaction on. Why that is safe:
   it sees its own changes, and values it loads are filed under a token nobody else sees unless the
   transaction commits;
 - without the row (a database emptied by hand) nothing is cached: every read goes to the tables.
+
+On PostgreSQL a submission need not read the token at all (:func:`optimistic`): it works on the
+token this process read last, and its one INSERT checks that token itself, writing nothing when the
+definitions changed since; it then runs again on a fresh read. The values it used were then current
+when it wrote, which is what reading the token first guarantees too.
 """
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from flask import current_app
@@ -31,7 +38,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.pool import Pool
 from sqlalchemy.sql.ddl import ExecutableDDLElement
 
-from qunti.db import db, statement_alone
+from qunti.db import db, quiet, statement_alone
 
 T = TypeVar("T")
 
@@ -40,8 +47,10 @@ T = TypeVar("T")
 # created again (see migration 0013).
 WATCHED = ("service_item", "form", "ruleset_version", "unit", "calendar_day", "webhook_subscription",
            "plugin_state")
-# The token this transaction saw, kept with the DBAPI connection with the commit count it was read
-# at (see the events below); and whether this transaction wrote a watched table.
+# The token this transaction saw, kept with the DBAPI connection as (the commit count it was read at,
+# the token, whether it was read from the database: False for a token assumed by :func:`optimistic`,
+# which the transaction's write must check); see the events below. And whether this transaction
+# wrote a watched table.
 _SEEN = "qunti.definitions_token"
 _WROTE = "qunti.definitions_written"
 _CONNECTION = "qunti.definitions_connection"  # (session transaction, its connection), in Session.info
@@ -100,19 +109,85 @@ def _token(session: Any) -> str | None:
         info = held[1].info
         seen = info.get(_SEEN)
         if seen is None or seen[0] != _commits.count:
-            seen = info[_SEEN] = (_commits.count, _read(held[1].connection))
+            seen = info[_SEEN] = _assumed(held[1].engine, info) or _read_noting(held[1].engine, held[1].connection)
         return seen[1]
     dbapi_connection = db.engine.raw_connection()
     try:
         seen = dbapi_connection.info.get(_SEEN)
         if seen is not None and seen[0] == _commits.count:
             return seen[1]  # read as the pool handed the connection out (see read_on_checkout)
-        # One SELECT needs no transaction (SQLite begins none for it; on PostgreSQL no BEGIN, and no
-        # ROLLBACK when the connection goes back to the pool).
-        with statement_alone(dbapi_connection):
-            return _read(dbapi_connection)
+        return _read_noting(db.engine, dbapi_connection)[1]
     finally:
         dbapi_connection.close()
+
+
+def _read_noting(engine: Engine, dbapi_connection: Any) -> tuple[int, str | None, bool]:
+    """Read the token now and note it as the engine's latest: (commit count, token, True).
+    One SELECT needs no transaction: none is begun for it where none is open (no BEGIN on
+    PostgreSQL, and a submission's INSERT can still run on its own)."""
+    with statement_alone(dbapi_connection):
+        seen = (_commits.count, _read(dbapi_connection), True)
+    if engine in _latest:
+        _latest[engine] = seen
+    return seen
+
+
+# --- optimistic: the write checks the token -------------------------------------------------------
+
+class Stale(Exception):
+    """The definitions changed after this process last read the token: nothing was written; run
+    again (see :func:`optimistic`)."""
+
+
+_OPTIMISTIC: ContextVar[bool] = ContextVar("qunti_definitions_optimistic", default=False)
+# The token last read on a connection of each engine: (commit count, token, True). Only engines
+# whose writes check an assumed token (PostgreSQL: read_on_checkout enters them) have an entry.
+_latest: weakref.WeakKeyDictionary[Engine, tuple[int, str | None, bool]] = weakref.WeakKeyDictionary()
+
+
+def optimistic(attempt: Callable[[], T]) -> T:
+    """``attempt()`` on the token this process read last, without reading it again first. For a
+    request whose only write is a submission (:func:`qunti.intake.accept` on PostgreSQL): its INSERT
+    checks the token and raises :class:`Stale`, having written nothing, when the definitions
+    changed since; then ``attempt`` runs once more, reading the token as usual. ``attempt`` must
+    have done nothing outside the database before its write (it may run twice)."""
+    reset = _OPTIMISTIC.set(True)
+    try:
+        return attempt()
+    except Stale:
+        pass
+    finally:
+        _OPTIMISTIC.reset(reset)
+    return attempt()
+
+
+def _assumable(engine: Engine) -> tuple[int, str | None, bool] | None:
+    latest = _latest.get(engine) if _OPTIMISTIC.get() else None
+    if latest is None or latest[0] != _commits.count or latest[1] is None:
+        return None  # nothing read yet, a change committed here since, or no token row at all
+    return latest
+
+
+def _assumed(engine: Engine, info: dict) -> tuple[int, str | None, bool] | None:
+    """In :func:`optimistic`: the engine's latest token, marked as assumed, for a transaction that
+    has not written a watched table (then only a read tells the token)."""
+    latest = _assumable(engine)
+    return None if latest is None or info.get(_WROTE) else (latest[0], latest[1], False)
+
+
+def assumed_token(connection: Any) -> str | None:
+    """The token a write on ``connection`` (a SQLAlchemy Connection) must check: the one this
+    transaction assumed in :func:`optimistic`; None when it read its token (nothing to check)."""
+    seen = connection.info.get(_SEEN)
+    return seen[1] if seen is not None and not seen[2] else None
+
+
+def refused(connection: Any, assumed: str) -> None:
+    """A write that checked ``assumed`` wrote nothing: raise :class:`Stale` if the token is no
+    longer ``assumed`` (else the write had another reason, and the caller deals with it)."""
+    seen = connection.info[_SEEN] = _read_noting(connection.engine, connection.connection)
+    if seen[1] != assumed:
+        raise Stale()
 
 
 def cached(name: str, load: Callable[[], T], *, in_session: bool = True) -> T:
@@ -211,17 +286,23 @@ def _checked_out(_dbapi_connection, record, _proxy) -> None:
 def read_on_checkout(engine: Engine) -> None:
     """PostgreSQL: read the token each time the pool hands out a connection, in autocommit, as the
     pool's liveness check (instead of ``pool_pre_ping``'s empty statement). A request then needs no
-    round trip of its own for the token: a submission's first statement is its INSERT, a form page
-    makes none. A connection the server dropped fails the read and is replaced, as with the ping.
-    Runs after :func:`_checked_out` (listeners on the Pool class come before a pool's own)."""
+    round trip of its own for the token: a form page makes none. A connection the server dropped
+    fails the read and is replaced, as with the ping. Runs after :func:`_checked_out` (listeners on
+    the Pool class come before a pool's own).
+
+    In :func:`optimistic` the read is skipped when the connection's socket shows the server has not
+    closed it (``qunti.db.quiet``): the request's INSERT checks the token, so its only statement is
+    that INSERT."""
     dialect = engine.dialect
     errors = dialect.loaded_dbapi.Error
+    _latest[engine] = (-1, None, True)  # nothing read yet
 
     @event.listens_for(engine.pool, "checkout")
     def _read_token(dbapi_connection, record, _proxy) -> None:
+        if _assumable(engine) is not None and quiet(dbapi_connection):
+            return  # the token is assumed when asked for (see _token)
         try:
-            with statement_alone(dbapi_connection):
-                record.info[_SEEN] = (_commits.count, _read(dbapi_connection))
+            record.info[_SEEN] = _read_noting(engine, dbapi_connection)
         except errors as exc:
             if dialect.is_disconnect(exc, dbapi_connection, None):
                 raise DisconnectionError() from exc
