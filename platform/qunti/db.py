@@ -92,3 +92,31 @@ def quiet(dbapi_connection: Any) -> bool:
     poller = select.poll()
     poller.register(socket, select.POLLIN)  # errors and hang-ups are always reported as well
     return not poller.poll(0)
+
+
+# (statement, driver) -> the statement's SQL as that driver takes it, its fixed parameter values,
+# and the parameters' names in order where the driver takes them by position (SQLite's).
+_RENDERED: dict[tuple[Any, str], tuple[str, dict[str, Any], tuple[str, ...] | None]] = {}
+
+
+def run_rendered(connection: Any, statement: Any, parameters: dict[str, Any]) -> list[tuple]:
+    """The rows of a Core ``statement`` run on ``connection`` (a SQLAlchemy Connection) by the
+    driver's own cursor, its SQL rendered once per driver. For statements built once and run on
+    every submission: there SQLAlchemy's execution (the statement's cache key, worked out anew each
+    time, its events, its result set-up) costs more than the round trip. Only for parameters and
+    results the driver converts itself (text, numbers, None), and no IN with an expanding
+    parameter (give it literals). The statement's own values (its literals) come along."""
+    dialect = connection.dialect
+    key = (statement, dialect.driver)
+    if key not in _RENDERED:
+        compiled = statement.compile(dialect=dialect)
+        fixed = {name: bind.value for bind, name in compiled.bind_names.items() if not bind.required}
+        _RENDERED[key] = (str(compiled), fixed, tuple(compiled.positiontup) if compiled.positional else None)
+    sql, fixed, positions = _RENDERED[key]
+    values = {**fixed, **parameters}
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql, values if positions is None else tuple(values[name] for name in positions))
+        return cursor.fetchall()
+    finally:
+        cursor.close()

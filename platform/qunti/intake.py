@@ -21,7 +21,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from qunti import revision
-from qunti.db import db, statement_alone, utcnow
+from qunti.db import db, run_rendered, statement_alone, utcnow
 from qunti.forms.models import FormVersion, Submission
 
 CHANNELS = {"online": "网上", "qr": "扫码", "station": "站点代办", "phone": "电话"}
@@ -189,16 +189,6 @@ def _insert_all() -> Any:
     return select(submission.c.id, events.c.order_id, events.c.id).select_from(submission).join(events, true())
 
 
-_INSERT_ALL_SQL: dict[str, str] = {}  # by driver (psycopg, psycopg2…): the SQL of _insert_all()
-
-
-def _insert_all_sql() -> str:
-    dialect = db.session.get_bind().dialect
-    if dialect.driver not in _INSERT_ALL_SQL:
-        _INSERT_ALL_SQL[dialect.driver] = str(_insert_all().compile(dialect=dialect))
-    return _INSERT_ALL_SQL[dialect.driver]
-
-
 def _store_all(submission: Submission, phone: Any, order: Any, events: list[Any], *, commit: bool) -> None:
     """Write the new submission, its order and their events with :func:`_insert_all`.
 
@@ -215,24 +205,17 @@ def _store_all(submission: Submission, phone: Any, order: Any, events: list[Any]
         and not any(webhooks.subscribed(event.action) for event in events)
 
     order_row, event_rows = _row(order), _json([_row(event) for event in events])
-    # The SQL as rendered once, run on the session's own connection by the driver: for this one
-    # large statement SQLAlchemy's execution (finding it in its compiled cache, its events, its
-    # result set-up) cost more than the round trip. Its parameters are text, its results plain
-    # integers: there is nothing to convert either way.
-    sa_connection = session.connection()
-    connection, assumed = sa_connection.connection, revision.assumed_token(sa_connection)
+    connection = session.connection()
+    assumed = revision.assumed_token(connection)
     for _attempt in range(5):
         order_row["number"] = order.number
-        with statement_alone(connection, alone):
-            cursor = connection.cursor()
-            try:
-                cursor.execute(_insert_all_sql(), {"submission": _json(_row(submission)), "order": _json(order_row),
-                                                   "events": event_rows, "assumed_token": assumed})
-                found = cursor.fetchall()
-            finally:
-                cursor.close()
+        with statement_alone(connection.connection, alone):
+            # Its parameters are text, its results plain integers: nothing to convert either way.
+            found = run_rendered(connection, _insert_all(), {
+                "submission": _json(_row(submission)), "order": _json(order_row), "events": event_rows,
+                "assumed_token": assumed})
         if not found and assumed is not None:
-            revision.refused(sa_connection, assumed)  # Stale if the definitions changed: written nothing
+            revision.refused(connection, assumed)  # Stale if the definitions changed: written nothing
             assumed = None  # the token was read just now and is the one assumed: the number was taken
         if found:
             if alone:

@@ -216,6 +216,8 @@ def cached(name: str, load: Callable[[], T], *, in_session: bool = True) -> T:
 
 def _changing_definitions(session) -> bool:
     """Whether ``session`` holds unflushed changes to rows of a watched table."""
+    if not session.new and not session.deleted and not session.identity_map.check_modified():
+        return False  # nothing changed at all (the usual case; Session.dirty looks at every object)
     return any(getattr(type(obj), "__tablename__", None) in WATCHED
                for pending in (session.new, session.dirty, session.deleted) for obj in pending)
 

@@ -9,7 +9,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import bindparam, func, literal, or_, select
 
-from qunti.db import db, statement_alone
+from qunti.db import db, run_rendered, statement_alone
 from qunti.directory.models import Station
 from qunti.directory.units import UnitRef, active_unit
 from qunti.forms.models import Submission
@@ -45,7 +45,8 @@ _COUNTS: dict[tuple[bool, bool, bool, bool], Any] = {}
 def _counts_statement(stored: bool, community: bool, account: bool, phone: bool):
     shape = (stored, community, account, phone)
     if shape not in _COUNTS:
-        open_others = [Order.state.in_(OPEN_STATES)]
+        # The states as literals, not one expanding parameter: the statement is run rendered.
+        open_others = [Order.state.in_([literal(state) for state in OPEN_STATES])]
         if stored:
             open_others.append(Order.id != bindparam("order_id"))
         similar = select(func.count()).where(
@@ -68,9 +69,9 @@ def _counts(order: Order) -> dict[str, int]:
     # A read before anything is written (intake): no transaction needed around it, so none is begun
     # and the submission's INSERT can still run on its own (see qunti.db.statement_alone).
     with statement_alone(connection.connection):
-        similar_open, applicant_open = connection.execute(statement, {
+        [(similar_open, applicant_open)] = run_rendered(connection, statement, {
             "order_id": order.id, "item": order.service_item_code, "community": order.community,
-            "user_id": order.resident_user_id, "applicant_key": order.applicant_key}).one()
+            "user_id": order.resident_user_id, "applicant_key": order.applicant_key})
     return {"similarOpenInCommunity": similar_open, "openByApplicant": applicant_open}
 
 
