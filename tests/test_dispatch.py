@@ -12,13 +12,18 @@ from qunti.directory.models import Station, Unit
 from qunti.forms.models import Submission
 from qunti.forms.registry import current_version
 from qunti.menu.models import ServiceItem
+from qunti.menu.queries import menu_item
 from qunti.orders import calendar, dispatch
-from qunti.orders.dispatch import build_context
 from qunti.orders.models import Order, OrderEvent
 from qunti.rules.ruleset import context_problem
 
 from helpers import example_answers
 from order_helpers import ROUTES, answers_for, order, submit
+
+
+def build_context(placed: Order, submission: Submission, **kwargs):
+    """The context the dispatcher builds for ``placed``, with its service item looked up."""
+    return dispatch.build_context(placed, submission, menu_item(placed.service_item_code), **kwargs)
 
 
 def test_every_menu_item_gets_a_valid_context_and_an_order(ctx):

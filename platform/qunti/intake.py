@@ -201,8 +201,8 @@ def _store_all(submission: Submission, phone: Any, order: Any, events: list[Any]
     from qunti.orders.transitions import insert_new_order
 
     session = db.session
-    alone = commit and not (session.new or session.dirty or session.deleted) \
-        and not any(webhooks.subscribed(event.action) for event in events)
+    outbox = webhooks.subscribed(event.action for event in events)
+    alone = commit and not outbox and not (session.new or session.dirty or session.deleted)
 
     order_row, event_rows = _row(order), _json([_row(event) for event in events])
     connection = session.connection()
@@ -225,7 +225,7 @@ def _store_all(submission: Submission, phone: Any, order: Any, events: list[Any]
             order.id, order.submission_id = found[0][1], submission.id
             for event, event_id in zip(events, sorted(row[2] for row in found), strict=True):
                 event.id, event.order_id = event_id, order.id
-            insert_new_order(order, events, written=True, attach=not alone)
+            insert_new_order(order, events, written=True, attach=not alone, outbox=outbox)
             return
         _draw_number(submission, phone, order)
     raise RuntimeError("no unused tracking number after 5 draws")
@@ -303,5 +303,5 @@ def _open_order(submission: Submission, answers: dict[str, Any], *, station_code
         actor = SYSTEM
     order.updated_by = actor.label[:60]
     events = [record_submission(order, actor)]
-    route_new_order(order, commit=False, unwritten=events)
+    route_new_order(order, item, commit=False, unwritten=events)
     return order, events

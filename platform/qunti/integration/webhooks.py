@@ -20,6 +20,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -133,16 +134,18 @@ def active_subscriptions() -> dict[str, tuple[int, ...]]:
     return revision.cached("webhooks", _load_active)
 
 
-def _subscribers(action: str) -> tuple[str, list[int]]:
-    """The event type of ``action`` and the active subscriptions that take it, by id."""
+def _subscribers(action: str, active: dict[str, tuple[int, ...]] | None = None) -> tuple[str, list[int]]:
+    """The event type of ``action`` and the active subscriptions that take it, by id (of
+    ``active``, when the caller has :func:`active_subscriptions` at hand)."""
     event_type = EVENT_TYPES.get(action, f"order.{action}")
-    active = active_subscriptions()
+    active = active_subscriptions() if active is None else active
     return event_type, sorted({*active.get(event_type, ()), *active.get(ALL_EVENTS, ())})
 
 
-def subscribed(action: str) -> bool:
-    """Whether an event of ``action`` gets an outbox row (some active subscription takes it)."""
-    return bool(_subscribers(action)[1])
+def subscribed(actions: Iterable[str]) -> bool:
+    """Whether an event of any of ``actions`` gets an outbox row (some active subscription takes it)."""
+    active = active_subscriptions()
+    return bool(active) and any(_subscribers(action, active)[1] for action in actions)
 
 
 def enqueue(order, event) -> int:

@@ -13,7 +13,7 @@ from qunti.db import db, run_rendered, statement_alone
 from qunti.directory.models import Station
 from qunti.directory.units import UnitRef, active_unit
 from qunti.forms.models import Submission
-from qunti.menu.queries import menu_item
+from qunti.menu.queries import ItemRef
 from qunti.orders.models import Order, OrderEvent
 from qunti.orders.transitions import OPEN_STATES, SYSTEM, perform
 from qunti.rules.context import CHANNELS, ORGANIZATIONS
@@ -95,10 +95,10 @@ def _station(code: str | None) -> dict[str, Any] | None:
             "leadOrganization": station.lead_organization}
 
 
-def build_context(order: Order, submission: Submission, *, counts: bool = True) -> dict[str, Any]:
-    """The order context of :mod:`qunti.rules.context` for ``order`` (``counts=False``: without
-    the counts, for rule sets that do not read them)."""
-    item = menu_item(order.service_item_code)
+def build_context(order: Order, submission: Submission, item: ItemRef | None, *,
+                  counts: bool = True) -> dict[str, Any]:
+    """The order context of :mod:`qunti.rules.context` for ``order`` and its service ``item``
+    (``counts=False``: without the counts, for rule sets that do not read them)."""
     item_context: dict[str, Any] = {"code": order.service_item_code}
     if item is not None:
         if item.organization in ORGANIZATIONS:
@@ -122,19 +122,19 @@ def _usable(unit_code: Any) -> UnitRef | None:
     return unit if unit is not None and unit.kind != "meeting" else None
 
 
-def route_new_order(order: Order, *, commit: bool = False,
+def route_new_order(order: Order, item: ItemRef | None, *, commit: bool = False,
                     unwritten: list[OrderEvent] | None = None) -> Order:
-    """Evaluate the dispatch rules for a new order in state ``submitted``, keep the
-    suggestion, and dispatch it (mode auto) or queue it for the joint meeting (mode manual).
-    ``unwritten``: the order is not stored yet, see :func:`~qunti.orders.transitions.perform`.
+    """Evaluate the dispatch rules for a new order in state ``submitted`` for service ``item``
+    (:func:`qunti.menu.queries.menu_item` of its code), keep the suggestion, and dispatch it (mode
+    auto) or queue it for the joint meeting (mode manual). ``unwritten``: the order is not stored
+    yet, see :func:`~qunti.orders.transitions.perform`.
 
     A rule problem never loses an order: it goes to the manual queue with the problem noted.
     """
     ruleset = current_ruleset(RULESET)
-    item = menu_item(order.service_item_code)
     default_days = item.time_limit_days if item is not None else order.time_limit_days
     try:
-        context = build_context(order, order.submission,
+        context = build_context(order, order.submission, item,
                                 counts=reads_counts(ruleset, order.service_item_code))
         decision = ruleset.decide(context)
     except Exception as exc:  # noqa: BLE001 - any failure here must still leave a routed order

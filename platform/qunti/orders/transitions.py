@@ -541,14 +541,16 @@ def _columns(row: Any) -> dict[str, Any]:
             if prop.key in state.dict}
 
 
-def insert_new_order(order: Order, events: list[OrderEvent], *, written: bool = False, attach: bool = True) -> None:
+def insert_new_order(order: Order, events: list[OrderEvent], *, written: bool = False, attach: bool = True,
+                     outbox: bool = True) -> None:
     """Write a new order (its submission is stored already) and its first events in the caller's
     transaction: one INSERT for the order, one for the events, never an UPDATE. Core statements, not
     a unit-of-work flush, which cost a third of a whole submission; then the objects join the session
     as the stored rows they are. Used by intake only, after :func:`record_submission` and
     ``perform(..., unwritten=events)``; ``written``: intake wrote the rows already and set their ids
     (together with the submission, in one statement), only the rest is left; ``attach`` False: and
-    committed, so the objects stay out of the session (see ``qunti.intake._store_all``)."""
+    committed, so the objects stay out of the session (see ``qunti.intake._store_all``); ``outbox``
+    False: no webhook subscription takes these events (the caller asked ``webhooks.subscribed``)."""
     if not written:
         order.submission_id = order.submission.id
         order.id = db.session.execute(_INSERT_ORDER, _columns(order)).scalar_one()
@@ -560,7 +562,8 @@ def insert_new_order(order: Order, events: list[OrderEvent], *, written: bool = 
             make_transient_to_detached(row)  # columns not set here (defaults) load when first read
             db.session.add(row)
     for event in events:
-        webhooks.enqueue(order, event)  # the outbox rows go out in this same transaction
+        if outbox:
+            webhooks.enqueue(order, event)  # the outbox rows go out in this same transaction
         followups.announce(order, event)
 
 
