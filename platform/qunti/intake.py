@@ -21,7 +21,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from qunti import revision
-from qunti.db import db, run_rendered, statement_alone, utcnow
+from qunti.db import core_row, db, run_rendered, statement_alone, utcnow
 from qunti.forms.models import FormVersion, Submission
 
 CHANNELS = {"online": "网上", "qr": "扫码", "station": "站点代办", "phone": "电话"}
@@ -245,7 +245,7 @@ def accept(version: FormVersion, answers: dict[str, Any], *, channel: str = "onl
         raise ValueError(f"unknown channel {channel!r}")
     phone = answers.get("phone")
     try:
-        submission = Submission(form_version_id=version.id, service_item_code=service_item_code,
+        submission = core_row(Submission, form_version_id=version.id, service_item_code=service_item_code,
                                 answers=answers, channel=channel, created_at=utcnow())
         _draw_number(submission, phone)
         order, events = (None, []) if service_item_code is None else _open_order(
@@ -286,8 +286,8 @@ def _open_order(submission: Submission, answers: dict[str, Any], *, station_code
     from qunti.orders.transitions import SYSTEM, record_submission, resident_actor, staff_actor
 
     item = menu_item(submission.service_item_code)
-    order = Order(
-        number=submission.tracking_number, submission=submission, service_item_code=submission.service_item_code,
+    order = core_row(
+        Order, number=submission.tracking_number, submission=submission, service_item_code=submission.service_item_code,
         state="submitted", channel=submission.channel, station_code=station_code,
         community=str(answers.get("community") or "")[:60],
         applicant_category=str(answers.get("applicantCategory") or "")[:20],

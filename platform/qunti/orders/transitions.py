@@ -25,7 +25,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.datastructures import FileStorage
 
 from qunti.accounts.models import ROLES, User
-from qunti.db import db, utcnow
+from qunti.db import core_row, db, utcnow
 from qunti.directory.models import Unit
 from qunti.directory.units import UnitRef, active_unit
 from qunti.integration import webhooks
@@ -508,23 +508,26 @@ def _conflict(order: Order) -> Conflict:
     return Conflict(f"该订单刚刚被 {who} 修改，请刷新后再操作。")
 
 
-def _event(step: Step, transition: Transition, from_state: str | None) -> OrderEvent:
+def _event(step: Step, transition: Transition, from_state: str | None, *, new_order: bool = False) -> OrderEvent:
+    """The event of ``step``; for a ``new_order`` not written yet, a row for Core that
+    insert_new_order writes with it (and gives its order's id)."""
     order, actor = step.order, step.actor
     data = {"by": actor.public_label or actor.label, **step.data}
-    # Through the relationship: also right for a new order that has no id yet (insert_new_order).
-    return OrderEvent(
+    # Through the relationship: also right for an order that has no id yet.
+    values = dict(
         order=order, at=utcnow(), action=transition.action, from_state=from_state, to_state=order.state,
         actor_user_id=actor.user.id if actor.user is not None else None, actor_label=actor.label[:60],
         reason=step.params.get("reason") or None,
         rule_id=order.rule_row_id if transition.rule_decided else None,
         ruleset_digest=order.ruleset_digest if transition.rule_decided else None, data=data)
+    return core_row(OrderEvent, **values) if new_order else OrderEvent(**values)
 
 
 def record_submission(order: Order, actor: Actor) -> OrderEvent:
     """The 点单 event of a new order, written with it by :func:`insert_new_order`; used by intake only."""
     step = Step(order=order, actor=actor, params={}, today=calendar.today(),
                 data={"channel": order.channel, "serviceItem": order.service_item_code})
-    return _event(step, TRANSITIONS["submit"], None)
+    return _event(step, TRANSITIONS["submit"], None, new_order=True)
 
 
 _ORDER, _EVENT = Order.__table__, OrderEvent.__table__
@@ -612,7 +615,7 @@ def perform(order: Order, action: str, actor: Actor, *, expected_version: int | 
         if transition.target is not None:
             order.state = transition.target
         order.updated_by = actor.label[:60]
-        event = _event(step, transition, from_state)
+        event = _event(step, transition, from_state, new_order=unwritten is not None)
         if unwritten is not None:
             unwritten.append(event)  # nothing is stored yet, so there is no UPDATE to check either
         else:
