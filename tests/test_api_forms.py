@@ -61,6 +61,9 @@ def test_submit_invalid_answers_gives_field_errors_in_chinese(client, app):
     ({"data": "[1, 2]", "content_type": "application/json"}, 422),
     ({"data": "\"text\"", "content_type": "application/json"}, 422),
     ({"data": b"\xff\xfe", "content_type": "application/json"}, 400),
+    # Python's parser reads these; JSON has no such numbers.
+    ({"data": "{\"n\": NaN}", "content_type": "application/json"}, 400),
+    ({"data": "{\"n\": -Infinity}", "content_type": "application/json"}, 400),
 ])
 def test_malformed_bodies_get_clear_4xx(client, app, kwargs, status):
     item = first_item(app)

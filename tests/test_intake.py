@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import datetime, timezone
 
 from sqlalchemy import func, select
@@ -50,3 +51,16 @@ def test_a_taken_tracking_number_is_drawn_again(ctx, monkeypatch):
     assert db.session.scalar(select(func.count()).select_from(OrderEvent)) == 4
     # The submission that held the number first is untouched.
     assert order(taken).submission.tracking_number == taken
+
+
+def test_answers_are_stored_exactly_even_where_the_fast_json_writer_gives_up(ctx):
+    # An integer beyond 64 bits (a form without a maximum) and text in any script: intake writes
+    # JSON with orjson, and with the standard library for what orjson refuses.
+    huge, text = 2 ** 70 + 1, "王小明 ✓ \u2028"
+    placed = order(submit(ctx, "S06", note=text, extra={"count": huge, "nested": [huge, 1.5, None]}))
+    answers = placed.submission.answers
+    assert answers["extra"] == {"count": huge, "nested": [huge, 1.5, None]}
+    assert answers["note"] == text
+    moment = datetime(2026, 11, 27, 8, 30, 15, 123456, tzinfo=timezone.utc)
+    for row in ({"at": moment}, {"at": moment, "n": huge}):  # orjson; the standard library
+        assert json.loads(intake._json(row)) == {**row, "at": "2026-11-27T08:30:15.123456+00:00"}

@@ -13,6 +13,7 @@ import secrets
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 from flask import current_app
 from sqlalchemy import String, Text, bindparam, cast, exists, func, insert, literal_column, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
@@ -131,12 +132,17 @@ def _defaults(model: type) -> tuple[tuple[str, Any], ...]:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=_json_default)
+    """``value`` (a row of :func:`_row`: answers, dates and times in it) as JSON text."""
+    try:
+        return orjson.dumps(value).decode()  # dates and aware times as ISO 8601, which PostgreSQL reads back exactly
+    except orjson.JSONEncodeError:
+        # What orjson refuses and JSON allows: an integer beyond 64 bits in the answers.
+        return json.dumps(value, ensure_ascii=False, default=_json_default)
 
 
 def _json_default(value: Any) -> str:
     if isinstance(value, (date, datetime)):
-        return value.isoformat()  # PostgreSQL reads it back exactly (timestamps carry their offset)
+        return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 

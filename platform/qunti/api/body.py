@@ -9,6 +9,11 @@ from flask import current_app, request
 from qunti.api.errors import ApiError
 
 
+def _not_json(name: str) -> None:
+    # Python's parser takes NaN and ±Infinity, which JSON has not: no database would store them.
+    raise ValueError(f"{name} 不是 JSON 里的数")
+
+
 def json_object(max_bytes: int | None = None) -> dict[str, Any]:
     """The request body as a JSON object, or an ApiError with a clear 4xx."""
     limit = max_bytes or current_app.config["MAX_JSON_BODY"]
@@ -20,8 +25,8 @@ def json_object(max_bytes: int | None = None) -> dict[str, Any]:
     if len(raw) > limit:
         raise ApiError(413, f"请求体过大（上限 {limit} 字节）")
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        body = json.loads(raw, parse_constant=_not_json)
+    except ValueError as exc:  # bad UTF-8 or JSON syntax, or NaN/Infinity
         raise ApiError(400, f"JSON 格式错误：{exc}") from None
     if not isinstance(body, dict):
         raise ApiError(422, "请求体必须是一个 JSON 对象")
