@@ -59,10 +59,15 @@ def as_utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
 
 
+_PQTRANS_IDLE = 0  # libpq's PQtransactionStatus: connected, no transaction
+
+
 def _idle_status(driver_connection: Any) -> bool:
-    """Whether a psycopg connection is connected and in no transaction (False for other drivers)."""
-    status = getattr(getattr(driver_connection, "info", None), "transaction_status", None)
-    return getattr(status, "name", None) == "IDLE"  # psycopg's enum (psycopg2 gives a bare int)
+    """Whether a psycopg connection is connected and in no transaction (False for other drivers).
+    Asked of its libpq connection: ``connection.info`` builds a new object and an enum each time,
+    and this runs several times per submission."""
+    pgconn = getattr(driver_connection, "pgconn", None)  # psycopg 3's (psycopg2 has none)
+    return pgconn is not None and pgconn.transaction_status == _PQTRANS_IDLE
 
 
 def _idle(driver_connection: Any) -> bool:

@@ -6,7 +6,6 @@ the station's walk-in page, the JSON API) goes through :func:`accept`.
 from __future__ import annotations
 
 import functools
-import hashlib
 import hmac
 import json
 import secrets
@@ -40,15 +39,20 @@ def new_tracking_number(now: datetime | None = None) -> str:
     return f"{current_app.config['TRACKING_PREFIX']}{now:%y%m%d}{''.join(tail)}"
 
 
-def normalize_phone(phone: str) -> str:
-    return "".join(ch for ch in str(phone) if ch.isdigit())[-11:]
+def normalize_phone(phone: Any) -> str:
+    """The digits of a phone number as typed (spaces, dashes, +86 and full-width digits aside)."""
+    return "".join(ch for ch in str(phone or "") if ch.isdigit())[-11:]
+
+
+def keyed_hash(message: str) -> str:
+    """HMAC-SHA256 of ``message`` under the app's secret key, in hex: for phone numbers kept only
+    as hashes. (One call into OpenSSL: a submission hashes its phone twice.)"""
+    return hmac.digest(current_app.config["SECRET_KEY"].encode(), message.encode(), "sha256").hex()
 
 
 def phone_hash(tracking_number: str, phone: str) -> str:
     """Keyed hash of the contact phone, bound to one tracking number (never stored in clear here)."""
-    key = current_app.config["SECRET_KEY"].encode()
-    message = f"{tracking_number}:{normalize_phone(phone)}".encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+    return keyed_hash(f"{tracking_number}:{normalize_phone(phone)}")
 
 
 def phone_matches(submission: Submission, phone: str) -> bool:

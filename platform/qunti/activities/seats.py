@@ -8,13 +8,11 @@ capacity``, and the table's CHECK constraint refuses any overbooking that slippe
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -38,11 +36,8 @@ def aware(moment: datetime) -> datetime:
 
 
 def phone_key(activity_id: int, phone: Any) -> str | None:
-    digits = intake.normalize_phone(phone or "")
-    if not digits:
-        return None
-    key = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(key, f"activity:{activity_id}:{digits}".encode(), hashlib.sha256).hexdigest()
+    digits = intake.normalize_phone(phone)
+    return intake.keyed_hash(f"activity:{activity_id}:{digits}") if digits else None
 
 
 def lock(activity_id: int) -> Activity | None:

@@ -15,6 +15,8 @@ from datetime import date
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
 
+from qunti.intake import normalize_phone
+
 # GB 11643-1999: weights of the first 17 digits, and the check character for (sum mod 11).
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
@@ -96,10 +98,6 @@ def person_key(id_number: str) -> str:
     """The same for every record of one person (the ID number decides), and useless without the key."""
     message = f"id:{normalize_id(id_number)}".encode()
     return hmac.new(_hash_key(), message, hashlib.sha256).hexdigest()
-
-
-def normalize_phone(phone: str | None) -> str:
-    return "".join(ch for ch in str(phone or "") if ch.isdigit())[-11:]
 
 
 def phone_key(phone: str) -> str:

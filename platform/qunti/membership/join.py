@@ -149,7 +149,7 @@ def submit(version, answers: dict[str, Any], placement: Placement, *, channel: s
         db.session.add(JoinApplication(
             order_id=order.id, kind=kind, organization_code=organization.code, person_key=key,
             name=str(answers["name"]).strip(), id_number_enc=identity.encrypt(id_number),
-            phone_enc=identity.encrypt(identity.normalize_phone(answers["phone"])),
+            phone_enc=identity.encrypt(intake.normalize_phone(answers["phone"])),
             community=str(answers.get("community") or "")[:60],
             category=str(answers.get("applicantCategory") or "")[:20],
             workplace=_workplace(answers, placement), station_code=placement.station_code,

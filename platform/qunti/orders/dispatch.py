@@ -1,17 +1,15 @@
 """派单: building the context the dispatch rules read, and applying their decision to a new order."""
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import bindparam, func, literal, or_, select
 
 from qunti.db import db, run_rendered, statement_alone
 from qunti.directory.models import Station
 from qunti.directory.units import UnitRef, active_unit
+from qunti.intake import keyed_hash, normalize_phone
 from qunti.forms.models import Submission
 from qunti.menu.queries import ItemRef
 from qunti.orders.models import Order, OrderEvent
@@ -30,11 +28,8 @@ _READS_COUNTS: dict[tuple[str, str], bool] = {}
 def applicant_key(phone: str | None) -> str | None:
     """A keyed hash of the applicant's phone, the same for every order of theirs (for
     ``counts.openByApplicant``); the phone itself is never stored on the order."""
-    digits = "".join(ch for ch in str(phone or "") if ch.isdigit())[-11:]
-    if not digits:
-        return None
-    key = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(key, f"applicant:{digits}".encode(), hashlib.sha256).hexdigest()
+    digits = normalize_phone(phone)
+    return keyed_hash(f"applicant:{digits}") if digits else None
 
 
 # The counts statement for each shape of order (stored or not; community, account, phone given or
