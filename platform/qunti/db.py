@@ -1,4 +1,6 @@
-"""The database handle and the declarative base every model uses."""
+"""The database handle and the declarative base every model uses; and the few tools the submission
+hot path uses to talk to the driver more directly (rows for Core, statements run rendered, a lone
+statement in autocommit, a connection's liveness without a round trip)."""
 from __future__ import annotations
 
 import select

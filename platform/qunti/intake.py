@@ -138,7 +138,8 @@ def _defaults(model: type) -> tuple[tuple[str, Any], ...]:
 def _json(value: Any) -> str:
     """``value`` (a row of :func:`_row`: answers, dates and times in it) as JSON text."""
     try:
-        return orjson.dumps(value).decode()  # dates and aware times as ISO 8601, which PostgreSQL reads back exactly
+        # Dates and aware times as ISO 8601, which PostgreSQL reads back exactly.
+        return orjson.dumps(value).decode()
     except orjson.JSONEncodeError:
         # What orjson refuses and JSON allows: an integer beyond 64 bits in the answers.
         return json.dumps(value, ensure_ascii=False, default=_json_default)
@@ -179,7 +180,8 @@ def _insert_all() -> Any:
     names = [c.key for c in _SUBMISSION.c if c.key != "id"]
     assumed = cast(bindparam("assumed_token", type_=Text), String)
     current = revision.DefinitionsRevision.__table__
-    unchanged = or_(assumed.is_(None), exists().where(current.c.id == literal_column("1"), current.c.token == assumed))
+    unchanged = or_(assumed.is_(None),
+                    exists().where(current.c.id == literal_column("1"), current.c.token == assumed))
     submission = postgresql.insert(_SUBMISSION).from_select(
         names, select(*[given.c[n] for n in names]).where(unchanged)) \
         .on_conflict_do_nothing(index_elements=[_SUBMISSION.c.tracking_number]) \
@@ -297,7 +299,8 @@ def _open_order(submission: Submission, answers: dict[str, Any], *, station_code
 
     item = menu_item(submission.service_item_code)
     order = core_row(
-        Order, number=submission.tracking_number, submission=submission, service_item_code=submission.service_item_code,
+        Order, number=submission.tracking_number, submission=submission,
+        service_item_code=submission.service_item_code,
         state="submitted", channel=submission.channel, station_code=station_code,
         community=str(answers.get("community") or "")[:60],
         applicant_category=str(answers.get("applicantCategory") or "")[:20],

@@ -109,7 +109,8 @@ def _token(session: Any) -> str | None:
         info = held[1].info
         seen = info.get(_SEEN)
         if seen is None or seen[0] != _commits.count:
-            seen = info[_SEEN] = _assumed(held[1].engine, info) or _read_noting(held[1].engine, held[1].connection)
+            engine = held[1].engine
+            seen = info[_SEEN] = _assumed(engine, info) or _read_noting(engine, held[1].connection)
         return seen[1]
     dbapi_connection = db.engine.raw_connection()
     try:

@@ -508,7 +508,8 @@ def _conflict(order: Order) -> Conflict:
     return Conflict(f"该订单刚刚被 {who} 修改，请刷新后再操作。")
 
 
-def _event(step: Step, transition: Transition, from_state: str | None, *, new_order: bool = False) -> OrderEvent:
+def _event(step: Step, transition: Transition, from_state: str | None, *,
+           new_order: bool = False) -> OrderEvent:
     """The event of ``step``; for a ``new_order`` not written yet, a row for Core that
     insert_new_order writes with it (and gives its order's id)."""
     order, actor = step.order, step.actor
