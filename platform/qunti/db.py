@@ -51,6 +51,12 @@ def core_row(model: type[M], **values: Any) -> M:
     return row
 
 
+def has_changes(session: Any) -> bool:
+    """Whether ``session`` may hold unflushed changes: new, deleted or modified objects. Cheap
+    (``Session.dirty`` looks at every object); an object changed back to its old value counts."""
+    return bool(session.new or session.deleted or session.identity_map.check_modified())
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from qunti import revision
-from qunti.db import core_row, db, run_rendered, statement_alone, utcnow
+from qunti.db import core_row, db, has_changes, run_rendered, statement_alone, utcnow
 from qunti.forms.models import FormVersion, Submission
 
 CHANNELS = {"online": "网上", "qr": "扫码", "station": "站点代办", "phone": "电话"}
@@ -214,7 +214,7 @@ def _store_all(submission: Submission, phone: Any, order: Any, events: list[Any]
 
     session = db.session
     outbox = webhooks.subscribed(event.action for event in events)
-    alone = commit and not outbox and not (session.new or session.dirty or session.deleted)
+    alone = commit and not outbox and not has_changes(session)
 
     order_row, event_rows = _row(order), _json([_row(event) for event in events])
     connection = session.connection()
@@ -258,7 +258,7 @@ def accept(version: FormVersion, answers: dict[str, Any], *, channel: str = "onl
     phone = answers.get("phone")
     try:
         submission = core_row(Submission, form_version_id=version.id, service_item_code=service_item_code,
-                                answers=answers, channel=channel, created_at=utcnow())
+                              answers=answers, channel=channel, created_at=utcnow())
         _draw_number(submission, phone)
         order, events = (None, []) if service_item_code is None else _open_order(
             submission, answers, station_code=station_code, filed_by=filed_by, resident_user=resident_user)

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.pool import Pool
 from sqlalchemy.sql.ddl import ExecutableDDLElement
 
-from qunti.db import db, quiet, statement_alone
+from qunti.db import db, has_changes, quiet, statement_alone
 
 T = TypeVar("T")
 
@@ -129,7 +129,7 @@ def _read_noting(engine: Engine, dbapi_connection: Any) -> tuple[int, str | None
     with statement_alone(dbapi_connection):
         seen = (_commits.count, _read(dbapi_connection), True)
     if engine in _latest:
-        _latest[engine] = seen
+        _latest[engine] = seen[:2]
     return seen
 
 
@@ -141,9 +141,9 @@ class Stale(Exception):
 
 
 _OPTIMISTIC: ContextVar[bool] = ContextVar("qunti_definitions_optimistic", default=False)
-# The token last read on a connection of each engine: (commit count, token, True). Only engines
-# whose writes check an assumed token (PostgreSQL: read_on_checkout enters them) have an entry.
-_latest: weakref.WeakKeyDictionary[Engine, tuple[int, str | None, bool]] = weakref.WeakKeyDictionary()
+# The token last read on a connection of each engine: (commit count, token). Only engines whose
+# writes check an assumed token (PostgreSQL: read_on_checkout enters them) have an entry.
+_latest: weakref.WeakKeyDictionary[Engine, tuple[int, str | None]] = weakref.WeakKeyDictionary()
 
 
 def optimistic(attempt: Callable[[], T]) -> T:
@@ -162,7 +162,7 @@ def optimistic(attempt: Callable[[], T]) -> T:
     return attempt()
 
 
-def _assumable(engine: Engine) -> tuple[int, str | None, bool] | None:
+def _assumable(engine: Engine) -> tuple[int, str | None] | None:
     latest = _latest.get(engine) if _OPTIMISTIC.get() else None
     if latest is None or latest[0] != _commits.count or latest[1] is None:
         return None  # nothing read yet, a change committed here since, or no token row at all
@@ -217,8 +217,8 @@ def cached(name: str, load: Callable[[], T], *, in_session: bool = True) -> T:
 
 def _changing_definitions(session) -> bool:
     """Whether ``session`` holds unflushed changes to rows of a watched table."""
-    if not session.new and not session.deleted and not session.identity_map.check_modified():
-        return False  # nothing changed at all (the usual case; Session.dirty looks at every object)
+    if not has_changes(session):
+        return False  # the usual case, told cheaply
     return any(getattr(type(obj), "__tablename__", None) in WATCHED
                for pending in (session.new, session.dirty, session.deleted) for obj in pending)
 
@@ -298,7 +298,7 @@ def read_on_checkout(engine: Engine) -> None:
     that INSERT."""
     dialect = engine.dialect
     errors = dialect.loaded_dbapi.Error
-    _latest[engine] = (-1, None, True)  # nothing read yet
+    _latest[engine] = (-1, None)  # nothing read yet
 
     @event.listens_for(engine.pool, "checkout")
     def _read_token(dbapi_connection, record, _proxy) -> None:
