@@ -94,3 +94,15 @@ def test_wrong_method_is_json_405(client):
     response = client.delete("/api/v1/forms")
     assert response.status_code == 405
     assert response.get_json()["error"]
+
+
+def test_the_demand_survey_without_an_order_is_stored_through_the_api(client, app):
+    # No service item, so no order: on PostgreSQL it is written in the session, not on a connection
+    # of its own (qunti.revision.optimistic), and must still be committed.
+    answers = example_answers(app, "demand-survey")
+    response = client.post("/api/v1/forms/demand-survey/submissions", json=answers)
+    assert response.status_code == 201, response.get_json()
+    with app.app_context():
+        stored = db.session.get(Submission, response.get_json()["id"])
+        assert (stored.service_item_code, stored.answers) == (None, answers)
+        assert db.session.query(Submission).count() == 1

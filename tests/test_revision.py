@@ -270,6 +270,62 @@ def test_a_submission_is_one_statement_without_begin_or_commit_unless_it_writes_
 
 @pytest.mark.postgres
 @needs_postgres
+def test_a_submission_works_on_a_pooled_connection_outside_the_session(app, client):
+    from sqlalchemy.orm import Session
+
+    answers = answers_for(app, "S06")
+    assert client.post("/api/v1/forms/skills-training/submissions", json=answers).status_code == 201
+    begun = []
+
+    def listener(session, transaction, connection):
+        begun.append(connection)
+
+    event.listen(Session, "after_begin", listener)
+    try:
+        response = client.post("/api/v1/forms/skills-training/submissions", json=answers)
+    finally:
+        event.remove(Session, "after_begin", listener)
+    assert response.status_code == 201
+    assert begun == []  # no session transaction: a connection of its own, given back to the pool
+    with app.app_context():
+        assert db.engine.pool.checkedout() == 0
+        assert db.session.scalar(select(func.count()).select_from(Order)) == 2
+
+
+@pytest.mark.postgres
+@needs_postgres
+def test_a_submission_with_outbox_rows_goes_to_the_session_once_then_directly(make_app, monkeypatch):
+    from qunti.integration import webhooks
+    from qunti.integration.models import WebhookDelivery
+
+    app = make_app(WEBHOOK_ALLOW_PRIVATE_URLS=True)
+    client = app.test_client()
+    answers = answers_for(app, "S06")
+    with app.app_context():
+        webhooks.subscribe("http://127.0.0.1:9/hook", "*")
+        db.session.commit()
+    sent_back = []
+    original = revision.in_session_only
+
+    def in_session_only(own):
+        sent_back.append(own)
+        original(own)
+
+    monkeypatch.setattr(revision, "in_session_only", in_session_only)
+    for _ in range(2):
+        assert client.post("/api/v1/forms/skills-training/submissions", json=answers).status_code == 201
+    assert len(sent_back) == 1  # the second knew at once, under the same definitions
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Order)) == 2
+        assert db.session.scalar(select(func.count()).select_from(WebhookDelivery)) == 4
+        webhooks.subscribe("http://127.0.0.1:9/other", "order.rated")  # the definitions change
+        db.session.commit()
+    assert client.post("/api/v1/forms/skills-training/submissions", json=answers).status_code == 201
+    assert len(sent_back) == 2  # tried outside the session again, and sent back again
+
+
+@pytest.mark.postgres
+@needs_postgres
 def test_statement_alone_only_outside_a_transaction_and_it_leaves_autocommit_off(ctx):
     from qunti.db import statement_alone
 

@@ -202,26 +202,32 @@ def _insert_all() -> Any:
 
 
 def _store_all(submission: Submission, phone: Any, order: Any, events: list[Any], *, commit: bool) -> None:
-    """Write the new submission, its order and their events with :func:`_insert_all`.
+    """Write the new submission, its order and their events with :func:`_insert_all`, on
+    :func:`qunti.revision.connection`: the session's, or in ``revision.optimistic`` a pooled
+    connection of the submission's own.
 
     When that statement is all this transaction writes (``commit``: it ends with this submission;
     nothing else written or pending; no webhook outbox row to go with it), it runs in autocommit:
     a single statement is atomic on its own, and BEGIN and COMMIT would be two more round trips.
     The new rows are then not put in the session: the caller commits at once and reads only the
-    submission's id and tracking number, which stay set."""
+    submission's id and tracking number, which stay set. On a connection of its own the
+    submission must be such a statement (else it is written in the session, see
+    ``revision.in_session_only``), and it is committed when this returns."""
     from qunti.integration import webhooks
     from qunti.orders.transitions import insert_new_order
 
-    session = db.session
     outbox = webhooks.subscribed(event.action for event in events)
-    alone = commit and not outbox and not has_changes(session)
+    connection = revision.connection()
+    own = connection is revision.own_connection()
+    alone = commit and not outbox and not (db.session.registry.has() and has_changes(db.session))
+    if own and not alone:
+        revision.in_session_only(connection)
 
     order_row, event_rows = _row(order), _json([_row(event) for event in events])
-    connection = session.connection()
     assumed = revision.assumed_token(connection)
     for _attempt in range(5):
         order_row["number"] = order.number
-        with statement_alone(connection.connection, alone):
+        with statement_alone(connection.connection, alone) as autocommitted:
             # Its parameters are text, its results plain integers: nothing to convert either way.
             found = run_rendered(connection, _insert_all(), {
                 "submission": _json(_row(submission)), "order": _json(order_row), "events": event_rows,
@@ -230,6 +236,8 @@ def _store_all(submission: Submission, phone: Any, order: Any, events: list[Any]
             revision.refused(connection, assumed)  # Stale if the definitions changed: written nothing
             assumed = None  # the token was read just now and is the one assumed: the number was taken
         if found:
+            if own and not autocommitted:
+                connection.connection.commit()  # a transaction was open on it after all: end it here
             if alone:
                 submission.id = found[0][0]  # committed already: nothing for the session to hold
             else:
@@ -237,7 +245,8 @@ def _store_all(submission: Submission, phone: Any, order: Any, events: list[Any]
             order.id, order.submission_id = found[0][1], submission.id
             for event, event_id in zip(events, sorted(row[2] for row in found), strict=True):
                 event.id, event.order_id = event_id, order.id
-            insert_new_order(order, events, written=True, attach=not alone, outbox=outbox)
+            insert_new_order(order, events, written=True, attach=not alone, outbox=outbox,
+                             committed=own or autocommitted)
             return
         _draw_number(submission, phone, order)
     raise RuntimeError("no unused tracking number after 5 draws")
@@ -256,6 +265,9 @@ def accept(version: FormVersion, answers: dict[str, Any], *, channel: str = "onl
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
     phone = answers.get("phone")
+    own = revision.own_connection() is not None
+    if own and service_item_code is None:
+        raise revision.RunAgain()  # a submission without an order is written in the session
     try:
         submission = core_row(Submission, form_version_id=version.id, service_item_code=service_item_code,
                               answers=answers, channel=channel, created_at=utcnow())
@@ -264,7 +276,7 @@ def accept(version: FormVersion, answers: dict[str, Any], *, channel: str = "onl
             submission, answers, station_code=station_code, filed_by=filed_by, resident_user=resident_user)
         # Nothing is written before routing is done: on SQLite the write lock is held from the first
         # INSERT to the commit, so the writes come last and all together.
-        if order is not None and db.session.get_bind().dialect.name == "postgresql":
+        if order is not None and (own or db.session.get_bind().dialect.name == "postgresql"):
             _store_all(submission, phone, order, events, commit=commit)
         else:
             _insert_submission(submission, phone, order)
@@ -272,12 +284,12 @@ def accept(version: FormVersion, answers: dict[str, Any], *, channel: str = "onl
                 from qunti.orders.transitions import insert_new_order
                 insert_new_order(order, events)
         stored_id, submission_number = submission.id, submission.tracking_number
-        if commit:
-            db.session.commit()
-        else:
+        if not commit:
             db.session.flush()  # the caller's next statements see everything (webhook outbox rows too)
+        elif not own:  # (on a connection of its own it is committed already; the session holds nothing)
+            db.session.commit()
     except BaseException:
-        if commit:
+        if commit and not own:
             db.session.rollback()
         raise
     if commit:

@@ -111,3 +111,20 @@ def test_new_orders_are_announced_with_their_first_events(followup_app):
         order_id = db.session.scalar(select(Order.id).where(Order.number == submission.tracking_number))
     titles = _followups(followup_app, order_id)
     assert len(titles) >= 2 and {plugin for plugin, _ in titles} == {"recording-plugin"}
+
+
+def test_orders_submitted_through_the_api_are_announced_too(followup_app):
+    # On PostgreSQL such a submission is written outside the session (qunti.revision.optimistic):
+    # no session commit tells the plugins, so the write does, once it is committed.
+    from helpers import example_answers
+    enable(followup_app, "recording-plugin")
+    with followup_app.app_context():
+        from qunti.menu.models import ServiceItem
+        form_id = db.session.get(ServiceItem, "S05").form_id
+    response = followup_app.test_client().post(f"/api/v1/forms/{form_id}/submissions",
+                                               json=example_answers(followup_app, form_id))
+    assert response.status_code == 201, response.get_json()
+    with followup_app.app_context():
+        order_id = db.session.scalar(select(Order.id).where(Order.number == response.get_json()["trackingNumber"]))
+    titles = _followups(followup_app, order_id)
+    assert len(titles) >= 2 and {plugin for plugin, _ in titles} == {"recording-plugin"}

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, literal, or_, select
 
+from qunti import revision
 from qunti.db import db, run_rendered, statement_alone
 from qunti.directory.models import Station
 from qunti.directory.units import UnitRef, active_unit
@@ -60,7 +61,7 @@ def _counts(order: Order) -> dict[str, int]:
     (the rules say "已有 N 件")."""
     statement = _counts_statement(order.id is not None, bool(order.community), order.resident_user_id is not None,
                                   bool(order.applicant_key))
-    connection = db.session.connection()
+    connection = revision.connection()  # the session's, or the submission's own (revision.optimistic)
     # A read before anything is written (intake): no transaction needed around it, so none is begun
     # and the submission's INSERT can still run on its own (see qunti.db.statement_alone).
     with statement_alone(connection.connection):

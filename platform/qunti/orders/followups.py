@@ -24,20 +24,29 @@ _PENDING = "qunti.order_events"
 _INSERT = insert(OrderFollowup.__table__)
 
 
-def announce(order: Any, order_event: Any) -> None:
-    """Queue ``order_event`` of ``order`` for the plugins; they hear of it when the session commits."""
+def announce(order: Any, order_event: Any, *, committed: bool = False) -> None:
+    """Queue ``order_event`` of ``order`` for the plugins; they hear of it when the session commits,
+    or now if it is ``committed`` already (written outside the session)."""
     if not has_app_context():
         return
     listeners = plugins.order_event_listeners()
     if listeners:  # else nobody listens: nothing to snapshot (the common case)
-        db.session.info.setdefault(_PENDING, []).append((*plugins.order_event_snapshot(order, order_event), listeners))
+        pending = (*plugins.order_event_snapshot(order, order_event), listeners)
+        if committed:
+            _tell([pending])
+        else:
+            db.session.info.setdefault(_PENDING, []).append(pending)
 
 
 @event.listens_for(Session, "after_commit")
 def _tell_plugins(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
-    if not pending or not has_app_context():
-        return
+    if pending and has_app_context():
+        _tell(pending)
+
+
+def _tell(pending: list[tuple]) -> None:
+    """Let the listening plugins react to committed events; store the follow-ups they ask for."""
     rows = []
     for order_view, event_view, listeners in pending:
         for owner, item in plugins.order_event(order_view, event_view, listeners):

@@ -546,7 +546,7 @@ def _columns(row: Any) -> dict[str, Any]:
 
 
 def insert_new_order(order: Order, events: list[OrderEvent], *, written: bool = False, attach: bool = True,
-                     outbox: bool = True) -> None:
+                     outbox: bool = True, committed: bool = False) -> None:
     """Write a new order (its submission is stored already) and its first events in the caller's
     transaction: one INSERT for the order, one for the events, never an UPDATE. Core statements, not
     a unit-of-work flush, which cost a third of a whole submission; then the objects join the session
@@ -554,7 +554,8 @@ def insert_new_order(order: Order, events: list[OrderEvent], *, written: bool = 
     ``perform(..., unwritten=events)``; ``written``: intake wrote the rows already and set their ids
     (together with the submission, in one statement), only the rest is left; ``attach`` False: and
     committed, so the objects stay out of the session (see ``qunti.intake._store_all``); ``outbox``
-    False: no webhook subscription takes these events (the caller asked ``webhooks.subscribed``)."""
+    False: no webhook subscription takes these events (the caller asked ``webhooks.subscribed``);
+    ``committed``: the rows are committed already (then plugins hear of the events at once)."""
     if not written:
         order.submission_id = order.submission.id
         order.id = db.session.execute(_INSERT_ORDER, _columns(order)).scalar_one()
@@ -568,7 +569,7 @@ def insert_new_order(order: Order, events: list[OrderEvent], *, written: bool = 
     for event in events:
         if outbox:
             webhooks.enqueue(order, event)  # the outbox rows go out in this same transaction
-        followups.announce(order, event)
+        followups.announce(order, event, committed=committed)
 
 
 def _undo(step: Step, *, rollback: bool = False) -> None:
