@@ -21,7 +21,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from qunti import revision
-from qunti.db import core_row, db, has_changes, run_rendered, statement_alone, utcnow
+from qunti.db import core_row, core_set, db, has_changes, run_rendered, statement_alone, utcnow
 from qunti.forms.models import FormVersion, Submission
 
 CHANNELS = {"online": "网上", "qr": "扫码", "station": "站点代办", "phone": "电话"}
@@ -76,10 +76,10 @@ _WRITTEN = ("tracking_number", "form_version_id", "service_item_code", "answers"
 
 
 def _draw_number(submission: Submission, phone: Any, order: Any = None) -> None:
-    submission.tracking_number = new_tracking_number()
-    submission.phone_hash = phone_hash(submission.tracking_number, phone) if phone else None
+    number = new_tracking_number()
+    core_set(submission, tracking_number=number, phone_hash=phone_hash(number, phone) if phone else None)
     if order is not None:
-        order.number = submission.tracking_number  # an order is known by its submission's number
+        core_set(order, number=number)  # an order is known by its submission's number
 
 
 def _insert_submission(submission: Submission, phone: Any, order: Any) -> None:
@@ -96,7 +96,7 @@ def _insert_submission(submission: Submission, phone: Any, order: Any) -> None:
 
 
 def _stored(row: Any, row_id: int) -> None:
-    row.id = row_id
+    core_set(row, id=row_id)
     make_transient_to_detached(row)  # columns left to their defaults load when first read
     db.session.add(row)
 
@@ -238,13 +238,14 @@ def _store_all(submission: Submission, phone: Any, order: Any, events: list[Any]
         if found:
             if own and not autocommitted:
                 connection.connection.commit()  # a transaction was open on it after all: end it here
+            submission_id, order_id = found[0][0], found[0][1]
             if alone:
-                submission.id = found[0][0]  # committed already: nothing for the session to hold
+                core_set(submission, id=submission_id)  # committed already: nothing for the session to hold
             else:
-                _stored(submission, found[0][0])
-            order.id, order.submission_id = found[0][1], submission.id
+                _stored(submission, submission_id)
+            core_set(order, id=order_id, submission_id=submission_id)
             for event, event_id in zip(events, sorted(row[2] for row in found), strict=True):
-                event.id, event.order_id = event_id, order.id
+                core_set(event, id=event_id, order_id=order_id)
             insert_new_order(order, events, written=True, attach=not alone, outbox=outbox,
                              committed=own or autocommitted)
             return
