@@ -178,13 +178,14 @@ def optimistic(attempt: Callable[[], T]) -> T:
     """``attempt()`` on the token this process read last, without reading it again first, and on a
     pooled connection outside the session (:func:`connection`). For a request whose only write is a
     submission (:func:`qunti.intake.accept` on PostgreSQL): its INSERT checks the token and raises
-    :class:`Stale`, having written nothing, when the definitions changed since; then ``attempt``
-    runs once more, reading the token as usual, in the session. ``attempt`` must have done nothing
-    outside the database before its write (it may run twice)."""
-    reset = _OPTIMISTIC.set(True)
-    own = _own_connection()
-    reset_own = _OWN.set(own)
+    :class:`Stale`, having written nothing, when the definitions changed since; a submission that
+    must be written in the session after all raises :class:`RunAgain` before it writes. Either way
+    ``attempt`` runs once more the usual way: reading the token first, in the session. ``attempt``
+    must have done nothing outside the database before its write (it may run twice)."""
+    reset, reset_own, own = _OPTIMISTIC.set(True), _OWN.set(None), None
     try:
+        own = _own_connection()  # (checked out in optimistic: the pool may skip its token read)
+        _OWN.set(own)
         return attempt()
     except RunAgain:
         pass
