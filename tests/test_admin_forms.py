@@ -186,6 +186,8 @@ def test_publishing_the_same_content_makes_no_version(browser, ctx):
 @pytest.mark.parametrize("text,where,reason", [
     ('{\n  "title": "法律咨询",\n  "type": "object",,\n}', "/", "不是有效的 JSON（第 3 行第 20 列"),
     ("[1, 2]", "/", "表单必须是一个 JSON 对象"),
+    ('{"title": "法律咨询", "type": "object",\n "properties": {"n": {"type": "number", "maximum": Infinity}}}', "/",
+     "不是有效的 JSON（第 2 行第 52 列：Infinity 不是 JSON 里的数"),
 ])
 def test_broken_json_is_refused_with_where_and_the_running_version_keeps_serving(browser, app, ctx, text, where,
                                                                                  reason):

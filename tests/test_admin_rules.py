@@ -225,11 +225,16 @@ def test_a_field_missing_from_the_form_is_refused(browser):
     refused(response, f"第 {i + 1} 行（wage-arrears）", "answers.salaryColour", "不存在")
 
 
-def test_invalid_json_in_a_condition_is_refused_and_the_text_is_kept(browser):
+@pytest.mark.parametrize("typed, reason", [
+    ('{"==": [{"var": "answers.issueType"}, "wage_arrears"]', "不是有效的 JSON"),
+    # Python's parser reads these; JSON (and PostgreSQL's JSON columns) have no such numbers.
+    ('{">": [{"var": "counts.similarOpenInCommunity"}, NaN]}', "NaN 不是 JSON 里的数"),
+    ('{">": [{"var": "counts.similarOpenInCommunity"}, 1e400]}', "1e400 超出了数的范围"),
+])
+def test_invalid_json_in_a_condition_is_refused_and_the_text_is_kept(browser, typed, reason):
     i = at("wage-arrears")
-    typed = '{"==": [{"var": "answers.issueType"}, "wage_arrears"]'
     response = publish(browser, {f"row-{i}-when": typed})
-    refused(response, f"第 {i + 1} 行（wage-arrears）的条件不是有效的 JSON")
+    refused(response, f"第 {i + 1} 行（wage-arrears）的条件不是有效的 JSON", reason)
     assert browser_post(response.get_data(as_text=True))[f"row-{i}-when"] == typed
 
 

@@ -64,6 +64,7 @@ def test_submit_invalid_answers_gives_field_errors_in_chinese(client, app):
     # Python's parser reads these; JSON has no such numbers.
     ({"data": "{\"n\": NaN}", "content_type": "application/json"}, 400),
     ({"data": "{\"n\": -Infinity}", "content_type": "application/json"}, 400),
+    ({"data": "{\"n\": 1e400}", "content_type": "application/json"}, 400),  # read as infinity
 ])
 def test_malformed_bodies_get_clear_4xx(client, app, kwargs, status):
     item = first_item(app)

@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from qunti import jsontext
+
 
 class DefinitionError(Exception):
     """A definition that cannot be used. ``path`` is a JSON Pointer ("" for the whole document)."""
@@ -35,7 +37,7 @@ def pointer(parts: Iterable[Any]) -> str:
 def parse_json(text: str, source: str) -> Any:
     """Parse JSON text; a syntax error names the line and column."""
     try:
-        return json.loads(text)
+        return jsontext.loads(text)
     except json.JSONDecodeError as exc:
         raise DefinitionError(source, "", f"不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）") from None
 

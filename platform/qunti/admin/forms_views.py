@@ -20,6 +20,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from qunti import jsontext
 from qunti.accounts.access import binding_problem
 from qunti.admin import form_edits
 from qunti.admin.base import RoleView
@@ -293,7 +294,7 @@ class FormsView(RoleView):
         note = request.form.get("note", "").strip()
         try:
             # The page's own copy of the work so far; checked in full once edited, below.
-            draft = json.loads(request.form.get("draft", ""))
+            draft = jsontext.loads(request.form.get("draft", ""))
             rows = form_edits.rows(draft)
         except (ValueError, DefinitionError):
             # Only a tampered or truncated page gets here.

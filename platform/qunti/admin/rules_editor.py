@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from qunti import jsontext
 from qunti.definitions import DefinitionError
 from qunti.rules.ruleset import CLASS_NAMES, NO_MATCH_REASON, RuleSet, context_problem
 
@@ -108,7 +109,7 @@ class RowDraft:
             if self.items:
                 row["items"] = list(self.items)
             try:
-                row["when"] = json.loads(self.when)
+                row["when"] = jsontext.loads(self.when)
             except json.JSONDecodeError as exc:
                 problems.append(Problem(f"{self.label(index)}的条件{_json_error(exc)}", index, f"/rows/{index}/when"))
         limit: int | None = None
@@ -220,7 +221,7 @@ class Draft:
         if not self.tests.strip():
             return []
         try:
-            tests = json.loads(self.tests)
+            tests = jsontext.loads(self.tests)
         except json.JSONDecodeError as exc:
             problems.append(Problem(f"自测用例{_json_error(exc)}", None, "/tests"))
             return []
@@ -231,7 +232,7 @@ class Draft:
 
     def parsed_context(self) -> tuple[Any, str | None]:
         try:
-            context = json.loads(self.context)
+            context = jsontext.loads(self.context)
         except json.JSONDecodeError as exc:
             return None, f"试一试的订单上下文{_json_error(exc)}"
         problem = context_problem(context)

@@ -1,17 +1,12 @@
 """Reading a JSON request body defensively: size, content type and syntax are checked first."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import current_app, request
 
+from qunti import jsontext
 from qunti.api.errors import ApiError
-
-
-def _not_json(name: str) -> None:
-    # Python's parser takes NaN and ±Infinity, which JSON has not: no database would store them.
-    raise ValueError(f"{name} 不是 JSON 里的数")
 
 
 def json_object(max_bytes: int | None = None) -> dict[str, Any]:
@@ -25,8 +20,8 @@ def json_object(max_bytes: int | None = None) -> dict[str, Any]:
     if len(raw) > limit:
         raise ApiError(413, f"请求体过大（上限 {limit} 字节）")
     try:
-        body = json.loads(raw, parse_constant=_not_json)
-    except ValueError as exc:  # bad UTF-8 or JSON syntax, or NaN/Infinity
+        body = jsontext.loads(raw)
+    except ValueError as exc:  # bad UTF-8 or JSON syntax, or a number JSON has not (NaN, 1e400)
         raise ApiError(400, f"JSON 格式错误：{exc}") from None
     if not isinstance(body, dict):
         raise ApiError(422, "请求体必须是一个 JSON 对象")

@@ -345,7 +345,7 @@ def read_field(node: Node, field: Any) -> Any:
     if kind == "choice":
         return node.value_of(text)
     if kind in ("integer", "number"):
-        return _number(text)
+        return typed_number(text)
     if node.widget == "datetime":
         match = _LOCAL_DATETIME.match(text)
         if match:
@@ -409,7 +409,7 @@ def _clean(node: Node, raw: Any) -> str:
     return text
 
 
-def _number(text: str) -> Any:
+def typed_number(text: str) -> Any:
     """A number typed in a form, as JSON: 12 → 12, 12.34 → 12.34. Anything else stays text, so
     the validator answers "必须是数字"."""
     if not _NUMBER.match(text):

@@ -30,6 +30,7 @@ from qunti.accounts.access import scope_orders
 from qunti.api.errors import ApiError
 from qunti.db import db
 from qunti.directory.models import Unit
+from qunti.forms.fields import typed_number
 from qunti.forms.nodes import Node
 from qunti.forms.registry import compiled_version, current_version
 from qunti.integration.keys import authenticate
@@ -267,11 +268,12 @@ def _convert(node: Node, values: list[str]) -> Any:
     if node.kind == "choice":
         return node.value_of(value)
     if node.kind in ("integer", "number"):
-        try:
-            number = float(value)
-        except ValueError:
-            raise Open311Error(400, f"{node.title}：须是数字。") from None
-        return int(number) if node.kind == "integer" and number.is_integer() else number
+        # As a number typed in a form is read: exact integers, no NaN or infinity (float() takes
+        # "nan" and "1e400"), and no absurd magnitudes.
+        number = typed_number(value)
+        if isinstance(number, str):
+            raise Open311Error(400, f"{node.title}：须是数字。")
+        return number  # (12.5 for an integer field: the validator says so)
     return value
 
 

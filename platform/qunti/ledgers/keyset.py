@@ -11,6 +11,8 @@ from typing import Any, Sequence
 from sqlalchemy import Select, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
+from qunti import jsontext
+
 
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
@@ -40,7 +42,7 @@ def decode(cursor: str | None, size: int | None = None) -> list[Any] | None:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        values = [_typed(v) for v in json.loads(raw)]
+        values = [_typed(v) for v in jsontext.loads(raw)]
     except (ValueError, TypeError):
         return None
     return values if isinstance(values, list) and (size is None or len(values) == size) else None
