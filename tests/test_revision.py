@@ -12,6 +12,8 @@ from qunti.catalog import state
 from qunti.db import db
 from qunti.directory.models import Unit
 from qunti.directory.units import units
+from qunti.integration import webhooks
+from qunti.integration.models import WebhookDelivery
 from qunti.orders.models import Order
 
 from conftest import ROOT
@@ -189,6 +191,13 @@ def test_a_pooled_connection_the_server_dropped_is_replaced_when_the_token_is_re
         assert db.session.scalar(select(func.count()).select_from(Order)) == 2
 
 
+@pytest.fixture
+def hooked(make_app):
+    """An app that may send webhooks to this machine, its client, and answers for S06."""
+    app = make_app(WEBHOOK_ALLOW_PRIVATE_URLS=True)
+    return app, app.test_client(), answers_for(app, "S06")
+
+
 def _refusals(monkeypatch) -> list[str]:
     """What each INSERT refused by its token check turned out to be from now on: "stale" (the
     definitions changed: worked out again) or "same" (the tracking number was taken)."""
@@ -244,13 +253,8 @@ def test_a_taken_tracking_number_under_the_token_assumed_is_drawn_again_not_work
 
 @pytest.mark.postgres
 @needs_postgres
-def test_a_submission_is_one_statement_without_begin_or_commit_unless_it_writes_more(make_app, monkeypatch):
-    from qunti.integration import webhooks
-    from qunti.integration.models import WebhookDelivery
-
-    app = make_app(WEBHOOK_ALLOW_PRIVATE_URLS=True)
-    client = app.test_client()
-    answers = answers_for(app, "S06")
+def test_a_submission_is_one_statement_without_begin_or_commit_unless_it_writes_more(hooked, monkeypatch):
+    app, client, answers = hooked
     assert client.post("/api/v1/forms/skills-training/submissions", json=answers).status_code == 201
     sent = _commands(monkeypatch)
     assert client.post("/api/v1/forms/skills-training/submissions", json=answers).status_code == 201
@@ -259,7 +263,6 @@ def test_a_submission_is_one_statement_without_begin_or_commit_unless_it_writes_
         assert db.session.scalar(select(func.count()).select_from(Order)) == 2
         # With a receiver subscribed, the outbox rows go in the same transaction as the order.
         webhooks.subscribe("http://127.0.0.1:9/hook", "*")
-        db.session.commit()
     sent.clear()
     assert client.post("/api/v1/forms/skills-training/submissions", json=answers).status_code == 201
     assert sent.count(b"BEGIN") == 1 and sent.count(b"COMMIT") == 1
@@ -294,16 +297,10 @@ def test_a_submission_works_on_a_pooled_connection_outside_the_session(app, clie
 
 @pytest.mark.postgres
 @needs_postgres
-def test_a_submission_with_outbox_rows_goes_to_the_session_once_then_directly(make_app, monkeypatch):
-    from qunti.integration import webhooks
-    from qunti.integration.models import WebhookDelivery
-
-    app = make_app(WEBHOOK_ALLOW_PRIVATE_URLS=True)
-    client = app.test_client()
-    answers = answers_for(app, "S06")
+def test_a_submission_with_outbox_rows_goes_to_the_session_once_then_directly(hooked, monkeypatch):
+    app, client, answers = hooked
     with app.app_context():
         webhooks.subscribe("http://127.0.0.1:9/hook", "*")
-        db.session.commit()
     sent_back = []
     original = revision.in_session_only
 
@@ -319,7 +316,6 @@ def test_a_submission_with_outbox_rows_goes_to_the_session_once_then_directly(ma
         assert db.session.scalar(select(func.count()).select_from(Order)) == 2
         assert db.session.scalar(select(func.count()).select_from(WebhookDelivery)) == 4
         webhooks.subscribe("http://127.0.0.1:9/other", "order.rated")  # the definitions change
-        db.session.commit()
     assert client.post("/api/v1/forms/skills-training/submissions", json=answers).status_code == 201
     assert len(sent_back) == 2  # tried outside the session again, and sent back again
 
