@@ -27,6 +27,14 @@ def test_staff_login_goes_to_the_workbench(client, ctx):
     assert "工作台" in page and "退出" in page and user.display_name in page
 
 
+def test_the_sign_in_cookies_are_not_sent_with_requests_other_sites_start(client, ctx):
+    # SameSite=Lax: the JSON API accepts a staff session without a CSRF token (see qunti.web).
+    user = make_user("handler")
+    response = client.post("/login", data={"username": user.username, "password": PASSWORD, "remember": "y"})
+    cookies = response.headers.getlist("Set-Cookie")
+    assert cookies and all("SameSite=Lax" in cookie and "HttpOnly" in cookie for cookie in cookies), cookies
+
+
 def test_resident_login_goes_to_the_menu_and_sees_no_workbench_link(client, ctx):
     user = make_user("resident", username="13912345678")
     response = post_login(client, "13912345678", PASSWORD)

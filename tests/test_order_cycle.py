@@ -346,6 +346,20 @@ def test_api_refuses_a_stale_expected_version(app, client):
     assert "不认识" in _act(a, number, "extend", 422, order=1, reason="x", days=1)["error"]
 
 
+def test_an_api_action_in_a_staff_session_takes_only_json(app, client):
+    # What a page of another site can make a browser send with the staff member's cookies (a plain
+    # form; no CSRF token is asked of API clients) changes nothing.
+    number, _answers = _api_submit(app, client, "S06")
+    with app.app_context():
+        login(client, make_user("handler", unit_code="union").id)
+    before = client.get(f"/api/v1/orders/{number}").get_json()
+    for content_type in ("application/x-www-form-urlencoded", "text/plain", "multipart/form-data"):
+        response = client.post(f"/api/v1/orders/{number}/actions/accept", data="{}", content_type=content_type)
+        assert response.status_code == 415, content_type
+    assert client.get(f"/api/v1/orders/{number}").get_json() == before
+    assert _act(client, number, "accept")["state"] == "accepted"  # the same, as JSON
+
+
 # --- the record -------------------------------------------------------------------------------
 
 def test_events_are_append_only(ctx):

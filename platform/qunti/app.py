@@ -33,6 +33,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask("qunti", instance_path=instance_path, instance_relative_config=True)
     app.config.update(settings.resolve(instance_path, config))
     app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or _secret_key(instance_path)
+    # Browsers then send the sign-in cookies with no request another site starts but a link
+    # followed: the JSON API takes a staff member's session too and, having clients without pages,
+    # asks for no CSRF token (it takes only application/json bodies, which no plain form can send).
+    app.config.update(SESSION_COOKIE_SAMESITE="Lax", REMEMBER_COOKIE_SAMESITE="Lax")
     app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"] or \
         "sqlite:///" + str(Path(instance_path) / "qunti.sqlite3")
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith(("sqlite", "postgresql")):

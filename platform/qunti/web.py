@@ -66,7 +66,9 @@ def _register_blueprints(app: Flask) -> None:
             csrf.exempt(bp)
         app.register_blueprint(bp, url_prefix=prefix)
     for bp in (api_forms, rules_api, orders_api):
-        # API clients authenticate per request, not with a browser session: no CSRF token there.
+        # Clients without pages, so no CSRF token: they send JSON (refused otherwise, see
+        # qunti.api.body), which a page of another site cannot send without the browser asking
+        # first (CORS), and the session cookie is SameSite=Lax (qunti.app).
         csrf.exempt(bp)
         app.register_blueprint(bp, url_prefix=API_V1)
 
