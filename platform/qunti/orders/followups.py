@@ -24,18 +24,19 @@ _PENDING = "qunti.order_events"
 _INSERT = insert(OrderFollowup.__table__)
 
 
-def announce(order: Any, order_event: Any, *, committed: bool = False) -> None:
-    """Queue ``order_event`` of ``order`` for the plugins; they hear of it when the session commits,
-    or now if it is ``committed`` already (written outside the session)."""
+def announce(order: Any, *order_events: Any, committed: bool = False) -> None:
+    """Queue ``order_events`` of ``order`` for the plugins; they hear of them when the session
+    commits, or now if they are ``committed`` already (written outside the session)."""
     if not has_app_context():
         return
     listeners = plugins.order_event_listeners()
-    if listeners:  # else nobody listens: nothing to snapshot (the common case)
-        pending = (*plugins.order_event_snapshot(order, order_event), listeners)
-        if committed:
-            _tell([pending])
-        else:
-            db.session.info.setdefault(_PENDING, []).append(pending)
+    if not listeners:
+        return  # nobody listens: nothing to snapshot (the common case)
+    pending = [(*plugins.order_event_snapshot(order, order_event), listeners) for order_event in order_events]
+    if committed:
+        _tell(pending)  # their follow-ups in one transaction
+    else:
+        db.session.info.setdefault(_PENDING, []).extend(pending)
 
 
 @event.listens_for(Session, "after_commit")

@@ -552,10 +552,11 @@ def insert_new_order(order: Order, events: list[OrderEvent], *, written: bool = 
     a unit-of-work flush, which cost a third of a whole submission; then the objects join the session
     as the stored rows they are. Used by intake only, after :func:`record_submission` and
     ``perform(..., unwritten=events)``; ``written``: intake wrote the rows already and set their ids
-    (together with the submission, in one statement), only the rest is left; ``attach`` False: and
-    committed, so the objects stay out of the session (see ``qunti.intake._store_all``); ``outbox``
-    False: no webhook subscription takes these events (the caller asked ``webhooks.subscribed``);
-    ``committed``: the rows are committed already (then plugins hear of the events at once)."""
+    (together with the submission, in one statement), only the rest is left; ``attach`` False: the
+    objects stay out of the session, whose caller reads nothing more of them (see
+    ``qunti.intake._store_all``); ``outbox`` False: no webhook subscription takes these events (the
+    caller asked ``webhooks.subscribed``); ``committed``: the rows are committed already (then
+    plugins hear of the events at once)."""
     if not written:
         order.submission_id = order.submission.id
         order.id = db.session.execute(_INSERT_ORDER, _columns(order)).scalar_one()
@@ -566,10 +567,10 @@ def insert_new_order(order: Order, events: list[OrderEvent], *, written: bool = 
         for row in (order, *events):
             make_transient_to_detached(row)  # columns not set here (defaults) load when first read
             db.session.add(row)
-    for event in events:
-        if outbox:
+    if outbox:
+        for event in events:
             webhooks.enqueue(order, event)  # the outbox rows go out in this same transaction
-        followups.announce(order, event, committed=committed)
+    followups.announce(order, *events, committed=committed)
 
 
 def _undo(step: Step, *, rollback: bool = False) -> None:
